@@ -1,0 +1,49 @@
+# kto — QEMU-based kernel test orchestrator.
+# `make run` builds (and later boots and tests) the default kernel; `make test` runs the tests.
+# Both install what they need first (`make setup`, idempotent).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+KTO := $(VENV)/bin/kto
+APT_PACKAGES := $(shell sed -e 's/\#.*//' configs/host/apt-packages.txt)
+SETUP_STAMP := $(VENV)/.setup-done
+
+.PHONY: setup run test lint format bench clean help
+
+help:
+	@echo "make setup  - install host packages (apt) and Python deps (venv); idempotent"
+	@echo "make run    - build the default kernel (debian-6.1, x86_64) with kto"
+	@echo "make test   - run the test suite (unit + integration)"
+	@echo "make lint   - ruff check + format check"
+	@echo "make bench  - run the benchmarks under bench/"
+
+setup: $(SETUP_STAMP)
+	@bash scripts/setup-host.sh $(APT_PACKAGES)
+
+$(SETUP_STAMP): pyproject.toml
+	@bash scripts/setup-host.sh $(APT_PACKAGES)
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(KTO) run
+
+test: setup
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	for b in bench/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""The only place that starts short-lived host processes.
+
+Long-running guest sessions (QEMU) are spawned by the console module with pexpect; everything
+else (git, make helpers, cpio, compilers) goes through `run`, which raises with stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InfraError, MissingDependency
+from .hostdeps import package_for
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class CommandFailed(InfraError):
+    def __init__(self, result: Result) -> None:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        super().__init__(f"command failed (exit {result.returncode}): {shlex.join(result.argv)}\n{tail}")
+        self.result = result
+
+
+def require_tool(name: str) -> str:
+    """Path of an executable, or MissingDependency naming the Debian package."""
+    path = shutil.which(name)
+    if path is None:
+        raise MissingDependency(f"`{name}`", package_for(name))
+    return path
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | bytes | None = None,
+    check: bool = True,
+    text: bool = True,
+    timeout: float | None = None,
+) -> Result:
+    args = [str(a) for a in argv]
+    require_tool(args[0])
+    full_env = None
+    if env is not None:
+        full_env = {**os.environ, **env}
+    try:
+        cp = subprocess.run(
+            args,
+            cwd=cwd,
+            env=full_env,
+            input=input,
+            capture_output=True,
+            text=text,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InfraError(f"command timed out after {timeout} s: {shlex.join(args)}") from exc
+    res = Result(args, cp.returncode, cp.stdout if text else "", cp.stderr if text else "")
+    if check and cp.returncode != 0:
+        raise CommandFailed(res)
+    return res
