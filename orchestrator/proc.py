@@ -10,6 +10,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +30,17 @@ class Result:
 class CommandFailed(InfraError):
     def __init__(self, result: Result) -> None:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-        super().__init__(f"command failed (exit {result.returncode}): {shlex.join(result.argv)}\n{tail}")
+        super().__init__(
+            f"command failed (exit {result.returncode}): {shlex.join(result.argv)}\n{tail}"
+        )
         self.result = result
 
 
 def require_tool(name: str) -> str:
     """Path of an executable, or MissingDependency naming the Debian package."""
-    path = shutil.which(name)
+    # Python tools (b4, tuxmake) live beside the interpreter in the venv, which may not be
+    # on PATH when kto is started as .venv/bin/kto.
+    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if path is None:
         raise MissingDependency(f"`{name}`", package_for(name))
     return path
@@ -52,7 +57,7 @@ def run(
     timeout: float | None = None,
 ) -> Result:
     args = [str(a) for a in argv]
-    require_tool(args[0])
+    args[0] = require_tool(args[0])
     full_env = None
     if env is not None:
         full_env = {**os.environ, **env}
