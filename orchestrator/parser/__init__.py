@@ -54,7 +54,7 @@ def iter_lines(path: str | os.PathLike[str]):
                             carry, overflow = carry[:_MAX_CARRY], True
                 else:
                     first = parts[0] if not overflow else ""
-                    yield (carry + first)[: _MAX_CARRY]
+                    yield (carry + first)[:_MAX_CARRY]
                     yield from parts[1:-1]
                     carry, overflow = parts[-1][:_MAX_CARRY], len(parts[-1]) > _MAX_CARRY
             if not chunk:

@@ -90,8 +90,7 @@ BUG = OopsType(
         ),
         TitleFormat(
             "BUG: KASAN:",
-            report="BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) "
-            "in %FUNC%",
+            report="BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in %FUNC%",
             fmt="KASAN: invalid-free in {2}",
             alt=("invalid-free in {2}",),
             stack=StackSpec(
@@ -117,8 +116,12 @@ BUG = OopsType(
             stack=StackSpec(
                 parts=(STACK, *_KMSAN_STACK, STACK),
                 skip=(
-                    "alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg",
-                    "usb_interrupt_msg", "usb_control_msg",
+                    "alloc_skb",
+                    "usb_submit_urb",
+                    "usb_start_wait_urb",
+                    "usb_bulk_msg",
+                    "usb_interrupt_msg",
+                    "usb_control_msg",
                 ),
             ),
             no_stack_trace=True,
@@ -131,17 +134,24 @@ BUG = OopsType(
             stack=StackSpec(
                 parts=(STACK, *_KMSAN_STACK, STACK),
                 skip=(
-                    "alloc_skb", "netlink_ack", "netlink_rcv_skb", "_encrypt$",
+                    "alloc_skb",
+                    "netlink_ack",
+                    "netlink_rcv_skb",
+                    "_encrypt$",
                     "^(?:crypto|cipher|drbg|rng)_",
                 ),
             ),
             no_stack_trace=True,
         ),
         TitleFormat(
-            "BUG: KCSAN: data-race", report="BUG: KCSAN: (.*)", fmt="KCSAN: {1}",
+            "BUG: KCSAN: data-race",
+            report="BUG: KCSAN: (.*)",
+            fmt="KCSAN: {1}",
             no_stack_trace=True,
         ),
-        TitleFormat("BUG: KCSAN:", report="BUG: KCSAN: (.*)", fmt="KCSAN: {1}", no_stack_trace=True),
+        TitleFormat(
+            "BUG: KCSAN:", report="BUG: KCSAN: (.*)", fmt="KCSAN: {1}", no_stack_trace=True
+        ),
         TitleFormat(
             "BUG: KFENCE: (use-after-free|out-of-bounds) (read|write) in %FUNC%",
             fmt="KFENCE: {1} {2} in {4}",
@@ -226,7 +236,9 @@ BUG = OopsType(
             report=r"BUG: held lock freed!(?:.*\n)+?.*%PC% +%FUNC%",
             fmt="BUG: held lock freed in {1}",
         ),
-        TitleFormat("BUG: Bad rss-counter state", fmt="BUG: Bad rss-counter state", no_stack_trace=True),
+        TitleFormat(
+            "BUG: Bad rss-counter state", fmt="BUG: Bad rss-counter state", no_stack_trace=True
+        ),
         TitleFormat(
             "BUG: non-zero nr_ptes on freeing mm",
             fmt="BUG: non-zero nr_ptes on freeing mm",
@@ -255,8 +267,14 @@ BUG = OopsType(
             stack=StackSpec(
                 parts=("page last allocated", STACK),
                 skip=(
-                    "(free|put|get|update|release)_page", "free_unref", "^_*folio",
-                    "truncate_inode_pages", "page_frag_free", "alloc", "vmap", "page_owner",
+                    "(free|put|get|update|release)_page",
+                    "free_unref",
+                    "^_*folio",
+                    "truncate_inode_pages",
+                    "page_frag_free",
+                    "alloc",
+                    "vmap",
+                    "page_owner",
                 ),
             ),
         ),
@@ -287,9 +305,20 @@ BUG = OopsType(
             stack=StackSpec(
                 parts=(r"backtrace(?: \(crc [0-9a-fA-F]*\))?:", STACK),
                 skip=(
-                    "kmemleak", "mmap", "kmem", "slab", "alloc", "create_object", "idr_get",
-                    "list_lru_init", "kasprintf", "kvasprintf", "pcpu_create", "strdup",
-                    "strndup", "memdup",
+                    "kmemleak",
+                    "mmap",
+                    "kmem",
+                    "slab",
+                    "alloc",
+                    "create_object",
+                    "idr_get",
+                    "list_lru_init",
+                    "kasprintf",
+                    "kvasprintf",
+                    "pcpu_create",
+                    "strdup",
+                    "strndup",
+                    "memdup",
                 ),
             ),
         ),
@@ -307,7 +336,10 @@ BUG = OopsType(
         TitleFormat(r"BUG:\s*(?:\n|$)", fmt="BUG: corrupted", corrupted=True),
     ),
     suppressions=(
-        "ODEBUG:", "Boot_DEBUG:", "xlog_status:", "DEBUG:",
+        "ODEBUG:",
+        "Boot_DEBUG:",
+        "xlog_status:",
+        "DEBUG:",
         "BUG: no syscalls can create resource",
     ),
 )
@@ -319,8 +351,17 @@ WARNING = OopsType(
             r"WARNING: .*lib/debugobjects\.c.* (?:debug_print|debug_check|at)",
             fmt="WARNING: ODEBUG bug in {1}",
             stack=_warning(
-                "debug_", "rcu", "hrtimer_", "timer_", "work_", "percpu_", "vunmap", "vfree",
-                "__free_", "debug_check", "kobject_",
+                "debug_",
+                "rcu",
+                "hrtimer_",
+                "timer_",
+                "work_",
+                "percpu_",
+                "vunmap",
+                "vfree",
+                "__free_",
+                "debug_check",
+                "kobject_",
             ),
         ),
         TitleFormat(
@@ -379,7 +420,10 @@ WARNING = OopsType(
             "WARNING: .* usb_submit_urb",
             fmt="WARNING in {1}/usb_submit_urb",
             stack=_warning(
-                "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg",
+                "usb_submit_urb",
+                "usb_start_wait_urb",
+                "usb_bulk_msg",
+                "usb_interrupt_msg",
                 "usb_control_msg",
             ),
         ),
@@ -395,7 +439,12 @@ WARNING = OopsType(
             fmt="possible deadlock in {1}",
             stack=StackSpec(
                 parts=("at: (?:%PC% +)?%FUNC%", "at: (?:%PC% +)?%FUNC%", STACK),
-                skip=("process_one_work", "flush_workqueue", "drain_workqueue", "destroy_workqueue"),
+                skip=(
+                    "process_one_work",
+                    "flush_workqueue",
+                    "drain_workqueue",
+                    "destroy_workqueue",
+                ),
             ),
         ),
         TitleFormat(
@@ -481,31 +530,36 @@ INFO = OopsType(
     (
         TitleFormat(
             "INFO: possible circular locking dependency detected",
-            report="INFO: possible circular locking dependency detected" + _INFO_LOCK
+            report="INFO: possible circular locking dependency detected"
+            + _INFO_LOCK
             + r"is trying to acquire lock(?:.*\n)+?.*at: %PC% +%FUNC%",
             fmt="possible deadlock in {1}",
         ),
         TitleFormat(
             "INFO: possible irq lock inversion dependency detected",
-            report="INFO: possible irq lock inversion dependency detected" + _INFO_LOCK
+            report="INFO: possible irq lock inversion dependency detected"
+            + _INFO_LOCK
             + r"just changed the state of lock(?:.*\n)+?.*at: %PC% +%FUNC%",
             fmt="possible deadlock in {1}",
         ),
         TitleFormat(
             "INFO: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected",
-            report="INFO: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected" + _INFO_LOCK
+            report="INFO: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected"
+            + _INFO_LOCK
             + r"is trying to acquire(?:.*\n)+?.*at: %PC% +%FUNC%",
             fmt="possible deadlock in {1}",
         ),
         TitleFormat(
             "INFO: possible recursive locking detected",
-            report="INFO: possible recursive locking detected" + _INFO_LOCK
+            report="INFO: possible recursive locking detected"
+            + _INFO_LOCK
             + r"is trying to acquire lock(?:.*\n)+?.*at: %PC% +%FUNC%",
             fmt="possible deadlock in {1}",
         ),
         TitleFormat(
             "INFO: inconsistent lock state",
-            report="INFO: inconsistent lock state" + _INFO_LOCK
+            report="INFO: inconsistent lock state"
+            + _INFO_LOCK
             + r"takes(?:.*\n)+?.*at: %PC% +%FUNC%",
             fmt="inconsistent lock state in {1}",
         ),
@@ -650,10 +704,16 @@ OOPS_TYPES: tuple[OopsType, ...] = (
     ),
     OopsType(
         "stack segment: ",
-        (TitleFormat("stack segment: ", fmt="stack segment fault in {1}", stack=_rip_then_trace()),),
+        (
+            TitleFormat(
+                "stack segment: ", fmt="stack segment fault in {1}", stack=_rip_then_trace()
+            ),
+        ),
     ),
     OopsType("Kernel panic", _PANIC_FORMATS),
-    OopsType("PANIC: double fault", (_rip_only("PANIC: double fault in {1}", "PANIC: double fault"),)),
+    OopsType(
+        "PANIC: double fault", (_rip_only("PANIC: double fault in {1}", "PANIC: double fault"),)
+    ),
     OopsType(
         "rust_kernel: panicked",
         (
@@ -679,7 +739,9 @@ OOPS_TYPES: tuple[OopsType, ...] = (
                 alt=("bad-access in {1}",),
                 stack=_trace(),
             ),
-            TitleFormat("kernel BUG at (.*)", fmt="kernel BUG in {2}", stack=_rip_then_trace("^skb_")),
+            TitleFormat(
+                "kernel BUG at (.*)", fmt="kernel BUG in {2}", stack=_rip_then_trace("^skb_")
+            ),
         ),
     ),
     OopsType("Kernel BUG", (TitleFormat("Kernel BUG (.*)", fmt="kernel BUG {1}"),)),
@@ -816,7 +878,11 @@ OOPS_TYPES: tuple[OopsType, ...] = (
     OopsType("SYZFAIL:", (TitleFormat("SYZFAIL:(.*)", fmt="SYZFAIL:{1}", no_stack_trace=True),)),
     OopsType(
         "SYZFATAL:",
-        (TitleFormat("SYZFATAL:(.*)()", fmt="SYZFATAL:{1}", alt=("SYZFATAL{2}",), no_stack_trace=True),),
+        (
+            TitleFormat(
+                "SYZFATAL:(.*)()", fmt="SYZFATAL:{1}", alt=("SYZFATAL{2}",), no_stack_trace=True
+            ),
+        ),
     ),
     OopsType(
         "panic:",
