@@ -9,11 +9,17 @@ import sys
 from . import __version__
 from .errors import EXIT_USAGE, KtoError
 
-# Each module provides add_parser(subparsers) and run(args) -> int.
-COMMANDS = ["build", "boot", "run", "parse"]
+# Each module provides add_parser(subparsers) and run(args) -> int. Only the module of the
+# command being run is imported (`kto parse` is started once per log by scorers: keep it fast).
+COMMANDS = {
+    "build": "build a kernel (cached by content)",
+    "boot": "boot a kernel in QEMU, run a command or test, judge the console",
+    "run": "build (cached) + boot + run a test (default: smoke)",
+    "parse": "find kernel problems in console logs",
+}
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kto",
         description="Build, boot, stress and judge Linux kernels in QEMU.",
@@ -23,7 +29,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kto {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name, summary in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=summary, add_help=False)
+            continue
         try:
             module = importlib.import_module(f".commands.{name}", __package__)
         except ModuleNotFoundError as exc:
@@ -36,8 +45,16 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = make_parser(first if first in COMMANDS else None)
+    # Everything after `--` is a command for the guest (`kto boot -- uname -a`).
+    guest_command: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, guest_command = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    args.guest_command = guest_command
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_USAGE

@@ -256,7 +256,8 @@ def _explain_am_failure(output: str) -> tuple[str | None, str]:
             reason = "merge conflict (git am -3 could not resolve it)"
             continue
         m = re.match(
-            r"(error|fatal): (corrupt patch at line \d+|.*patch fragment without header.*|No changes.*|.*Patch is empty.*)",
+            r"(error|fatal): (corrupt patch at line \d+|.*patch fragment without header.*"
+            r"|No changes.*|.*Patch is empty.*)",
             line,
         )
         if m:

@@ -149,7 +149,7 @@ def prepare_tarball_tree(spec: TreeSpec) -> Path:
         return repo
 
 
-def tree_lock(tree: Tree):  # noqa: ANN201 - a context manager
+def tree_lock(tree: Tree):
     """Held while a tree's work tree is checked out for a series and built."""
     slug = hashlib.sha256(str(tree.repo).encode()).hexdigest()[:12]
     return file_lock(

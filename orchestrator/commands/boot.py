@@ -1,0 +1,155 @@
+"""`kto boot`: boot a kernel in QEMU and run a command or test in the guest."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from pathlib import Path
+
+from .. import progress
+from ..boot import BootRequest, boot, shell_argv
+from ..console import Timeouts
+from ..profiles import known_arches
+from ..rundir import new_run_dir
+
+
+def add_boot_options(p: argparse.ArgumentParser, with_arch: bool = True) -> None:
+    if with_arch:
+        p.add_argument(
+            "--arch",
+            default="x86_64",
+            choices=known_arches(),
+            help="guest architecture (default: x86_64)",
+        )
+    p.add_argument("--smp", type=int, default=2, help="vCPUs (default 2; sparc64 has 1)")
+    p.add_argument("--mem", dest="memory", help="guest memory, e.g. 1G (default: profile)")
+    p.add_argument(
+        "--accel",
+        default="auto",
+        choices=["auto", "kvm", "tcg"],
+        help="auto picks KVM only when it is real hardware KVM for this guest",
+    )
+    p.add_argument(
+        "--append",
+        action="append",
+        default=[],
+        metavar="ARGS",
+        help="extra kernel command line (repeatable)",
+    )
+    p.add_argument(
+        "--test",
+        default="smoke",
+        help="guest test to run: a folder under guest-tests/ (default: smoke)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="test timeout in seconds (default: the test's own, else 300)",
+    )
+    p.add_argument(
+        "--boot-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="QEMU start to userspace (default 120)",
+    )
+    p.add_argument(
+        "--silence-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="no console output at all for this long = hang (default 120)",
+    )
+    p.add_argument(
+        "--pattern",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="extra console pattern reported as a finding (repeatable)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="echo the guest console")
+
+
+def boot_request(args: argparse.Namespace, kernel: Path) -> BootRequest:
+    timeouts = Timeouts(boot=args.boot_timeout, silence=args.silence_timeout)
+    command = shlex.join(args.guest_command) if args.guest_command else None
+    req = BootRequest(
+        arch=args.arch,
+        kernel=kernel,
+        test=args.test,
+        command=command,
+        smp=args.smp,
+        memory=args.memory,
+        accel=args.accel,
+        append=list(args.append),
+        patterns=list(args.pattern),
+        echo=args.verbose,
+    )
+    if args.timeout:
+        timeouts.test = args.timeout
+        req.timeouts = timeouts
+    elif args.boot_timeout != 120.0 or args.silence_timeout != 120.0:
+        from ..boot import default_timeouts
+
+        t = default_timeouts(req.test)
+        t.boot, t.silence = timeouts.boot, timeouts.silence
+        req.timeouts = t
+    return req
+
+
+def print_result(result, label: str) -> None:
+    v = result.verdict
+    o = result.outcome
+    print(f"{label}: {v.status} - {v.reason}")
+    if v.title:
+        print(f"  title:    {v.title}")
+    if o.boot_seconds is not None:
+        print(f"  boot:     userspace after {o.boot_seconds:.2f} s; total {o.seconds:.2f} s")
+    print(f"  console:  {result.dir / 'console.log'} ({o.lines} lines)")
+    print(f"  record:   {result.dir / 'job.json'}")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "boot",
+        help="boot a kernel in QEMU, run a command or test, judge the console",
+        description="Boot KERNEL (an image, or a `kto build` output dir; default: build the "
+        "default tree) in QEMU with kto's initramfs. `kto boot -- CMD ARGS` runs CMD in the "
+        "guest and exits with its status (1 if the kernel reported findings, 3 on "
+        "infrastructure errors).",
+    )
+    p.add_argument("kernel", nargs="?", type=Path, help="kernel image or build directory")
+    add_boot_options(p)
+    p.add_argument(
+        "--shell",
+        action="store_true",
+        help="interactive console (QEMU: Ctrl-A x quits, Ctrl-A c is the monitor)",
+    )
+    return p
+
+
+def default_kernel(arch: str) -> Path:
+    from ..build import BuildRequest, build
+    from ..trees import load_tree_specs
+
+    _, tree = load_tree_specs()
+    return build(BuildRequest(tree=tree, arch=arch)).dir
+
+
+def run(args: argparse.Namespace) -> int:
+    kernel = args.kernel or default_kernel(args.arch)
+    req = boot_request(args, kernel)
+    if args.shell:
+        argv, line = shell_argv(req)
+        progress.say(f"interactive console: {line}")
+        progress.say("QEMU keys: Ctrl-A x quits, Ctrl-A c toggles the monitor")
+        os.execvp(argv[0], argv)
+    outdir = (
+        new_run_dir(f"boot-{args.arch}")
+        / f"{args.arch}-{req.test if not req.command else 'command'}"
+    )
+    result = boot(req, outdir)
+    print_result(result, f"{args.arch} {result.record['test']}")
+    return result.exit_code

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestrator.build import BuildRequest, cache_key, load_record, plan
+
+
+def test_cache_key_depends_on_every_input() -> None:
+    base = ("c0ffee", "none", "CONFIG_A=y\n", "gcc 12.2.0", "bzImage")
+    key = cache_key(*base)
+    assert key == cache_key(*base)
+    for i in range(len(base)):
+        changed = list(base)
+        changed[i] = changed[i] + "x"
+        assert cache_key(*changed) != key, f"input {i} does not reach the key"
+
+
+def test_incomplete_cache_entry_is_not_a_hit(tmp_path) -> None:
+    assert load_record(tmp_path) is None
+    (tmp_path / "build.json").write_text('{"status": "PA')  # killed mid-write
+    assert load_record(tmp_path) is None
+    (tmp_path / "build.json").write_text(json.dumps({"status": "PASS"}))
+    assert load_record(tmp_path) == {"status": "PASS"}
+
+
+def test_dry_run_plan_names_inputs() -> None:
+    p = plan(BuildRequest(tree="debian-6.12", arch="sparc64", fragments=["lockdep"],
+                          patches="kernels/series/kto-banner"))
+    assert p["arch"] == "sparc64"
+    assert any(f.endswith("lockdep.config") for f in p["fragments"])
+    assert "--target-arch sparc" in p["steps"][-1]
+    assert "--kernel-image image" in p["steps"][-1]
+    assert "git am -3" in p["steps"][1]
+
+
+def test_command_line_reproduces_request() -> None:
+    req = BuildRequest(tree="debian-6.1", arch="arm64", patches="s.mbox", fragments=["lockdep"])
+    assert req.command_line() == (
+        "kto build --tree debian-6.1 --arch arm64 --patches s.mbox --config lockdep"
+    )
+
+
+def test_unknown_fragment_fails_before_work() -> None:
+    from orchestrator.errors import UserError
+
+    with pytest.raises(UserError, match="no-such"):
+        plan(BuildRequest(tree="debian-6.1", arch="x86_64", fragments=["no-such"]))
