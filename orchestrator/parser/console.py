@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from . import line_rules, titles
 from .findings import Finding
 from .kinds import kind_of
-from .lines import CONSOLE, ConsoleLine, QuoteState, clean, split_context, strip_host_prefix
+from .lines import (
+    CONSOLE,
+    MAX_LINE_CHARS,
+    ConsoleLine,
+    QuoteState,
+    clean,
+    split_context,
+    strip_host_prefix,
+)
 from .report_types import INFO_WITH_STACK, OOPS_TYPES, REPORT_START_IGNORES, OopsType
 
 PREFIX_WINDOW = 50  # lines kept before a report (5 used, 50 with caller ids)
@@ -36,7 +44,7 @@ _LINE_RULES_ANY = re.compile(
     "|".join(f"(?:{re.sub(r'[(][?]P<[a-z]+>', '(?:', rx)})" for _, _, rx in line_rules.LINE_RULES)
 )
 _CPU_PID_COMM = re.compile(
-    r"CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+)(?: (Not tainted|Tainted: ([A-Z ]+?)) ?[ \d])?"
+    r"CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+)(?: (Not tainted|Tainted: ([A-Z ]+)))?"
 )
 _CPU_PID = re.compile(r"CPU: (\d+) PID: (\d+)")
 _TASK = re.compile(r"task (\S+?):(\d+)\b")
@@ -137,6 +145,8 @@ class ConsoleParser:
             self._match_custom(number, text, done)
         if _LINE_RULES_ANY.search(text):
             self._match_line_rules(number, text, done)
+        if len(text) > MAX_LINE_CHARS:
+            text = text[:MAX_LINE_CHARS]
         oops = _match_oops(text)
         if oops is None and not self._open:
             self._window.append((number, text))
@@ -278,7 +288,7 @@ def _fill_task_info(finding: Finding, lines: list[str]) -> None:
                 if m[4] == "Not tainted":
                     finding.taint = ""
                 elif m[5] is not None:
-                    finding.taint = m[5].strip()
+                    finding.taint = m[5].replace(" ", "")  # "G        W" -> "GW"
                 return
         if finding.cpu is None and "PID:" in line:
             m = _CPU_PID.search(line)

@@ -17,7 +17,7 @@ class Finding:
     cpu: int | None = None
     pid: int | None = None
     comm: str | None = None
-    taint: str | None = None  # e.g. "G        W" as printed, None if not printed
+    taint: str | None = None  # taint flags ("GW"); "" = "Not tainted"; None = not printed
     corrupted: bool = False
     corrupted_reason: str = ""
     alt_titles: list[str] = field(default_factory=list)

@@ -357,6 +357,8 @@ STALL_ANCHORS: tuple[str, ...] = (
     "smp_call_function",
     "tasklet_action",
     "tasklet_hi_action",
+    # kto addition: sparc64 syscall entry (not in syzkaller's list).
+    "linux_sparc_syscall",
 )
 
 # Hung tasks: group hangs behind these well-known choke points first ...

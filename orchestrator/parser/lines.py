@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MAX_LINE_CHARS = 4096
+MAX_RAW_CHARS = 1 << 16  # a physical line (mails with lost newlines can be long)
+MAX_LINE_CHARS = 4096  # a kernel line as stored in reports
 
 # kto's recorder stamps host time with millisecond precision; the kernel always
 # prints microseconds, so the number of decimals tells them apart.
@@ -51,8 +52,8 @@ def clean(raw: str) -> str:
         raw = raw[:-1]
     if "\r" in raw:
         raw = raw.rstrip("\r").replace("\r", "")
-    if len(raw) > MAX_LINE_CHARS:
-        raw = raw[:MAX_LINE_CHARS]
+    if len(raw) > MAX_RAW_CHARS:
+        raw = raw[:MAX_RAW_CHARS]
     if _CONTROL.search(raw):
         raw = _CONTROL.sub("", raw.replace("\t", " "))
     return raw
@@ -109,7 +110,10 @@ def split_context(number: int, text: str) -> ConsoleLine:
     context = m.group(1) or CONSOLE
     stripped = text[m.end() :]
     questionable = False
-    if " ? " in stripped and "<EOI>" not in stripped:
+    if stripped.startswith("? "):  # whitespace collapsed, e.g. by a mail client
+        stripped = stripped[1:]
+        questionable = True
+    elif " ? " in stripped and "<EOI>" not in stripped:
         qm = _QUESTIONABLE.search(stripped)
         if qm:
             stripped = stripped[stripped.index(" ? ") + 2 :]
