@@ -39,10 +39,11 @@ IDLE_LINES = 500  # a report that got no line for this many log lines is complet
 
 _HEADERS = re.compile("|".join(re.escape(o.header) for o in OOPS_TYPES))
 _SUPPRESSIONS = {o.header: [re.compile(s) for s in o.suppressions] for o in OOPS_TYPES}
-_LINE_RULES = [(kind, title, re.compile(rx)) for kind, title, rx in line_rules.LINE_RULES]
-_LINE_RULES_ANY = re.compile(
-    "|".join(f"(?:{re.sub(r'[(][?]P<[a-z]+>', '(?:', rx)})" for _, _, rx in line_rules.LINE_RULES)
-)
+_LINE_RULES = [
+    (kind, title, needle, re.compile(rx)) for kind, title, needle, rx in line_rules.LINE_RULES
+]
+# Literal needles first: one cheap search per line, regexes only on a hit.
+_LINE_NEEDLES = re.compile("|".join(re.escape(r[2]) for r in line_rules.LINE_RULES))
 _CPU_PID_COMM = re.compile(
     r"CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+)(?: (Not tainted|Tainted: ([A-Z ]+)))?"
 )
@@ -143,7 +144,7 @@ class ConsoleParser:
     def _line(self, number: int, text: str, done: list[Finding]) -> None:
         if self._custom_res:
             self._match_custom(number, text, done)
-        if _LINE_RULES_ANY.search(text):
+        if _LINE_NEEDLES.search(text):
             self._match_line_rules(number, text, done)
         if len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS]
@@ -242,8 +243,8 @@ class ConsoleParser:
                 self._emit_line_finding(pattern.kind, title, number, text, done)
 
     def _match_line_rules(self, number: int, text: str, done: list[Finding]) -> None:
-        for kind, title, regex in _LINE_RULES:
-            m = regex.search(text)
+        for kind, title, needle, regex in _LINE_RULES:
+            m = regex.search(text) if needle in text else None
             if m:
                 self._emit_line_finding(kind, title.format(**m.groupdict()), number, text, done)
                 return
