@@ -221,10 +221,16 @@ class ConsoleParser:
         report.last_line = line.number
         if len(report.lines) >= self._max_lines:
             self._close(report, done)
+        elif stripped.startswith("---[ end "):
+            # "---[ end trace ... ]---": a live console need not wait for more
+            # lines, unless the report is still unusable without them.
+            finding = _finding(report)
+            if not finding.corrupted:
+                self._close(report, done, finding)
 
-    def _close(self, report: _Report, done: list[Finding]) -> None:
+    def _close(self, report: _Report, done: list[Finding], finding: Finding | None = None) -> None:
         self._open.remove(report)
-        finding = _finding(report)
+        finding = finding or _finding(report)
         done.append(finding)
         self._record(finding)
 

@@ -64,7 +64,7 @@ def test_second_report_ends_the_first_without_caller_ids() -> None:
         (WARNING_TITLE, 2),
         ("KASAN: use-after-free Read in __mmdrop", 23),
     ]
-    assert findings[0].last_line == 22  # the "=====" line before the KASAN header
+    assert findings[0].last_line == 21  # "---[ end trace ]---" completes it
 
 
 def test_binary_garbage_between_reports(tmp_path: Path) -> None:
@@ -97,8 +97,9 @@ def test_feed_returns_findings_as_they_complete() -> None:
     for i, line in enumerate(lines, 1):
         for finding in parser.feed(line):
             completed_at[finding.title] = i
-    # The warning completes when the next report starts; the last one at finish().
-    assert completed_at == {WARNING_TITLE: 22, "BUG: Bad rss-counter state": 23}
+    # The warning completes at its "end trace" line, the rss report when the next
+    # report starts, the last one at finish().
+    assert completed_at == {WARNING_TITLE: 21, "BUG: Bad rss-counter state": 23}
     assert [f.title for f in parser.finish()] == ["BUG: non-zero pgtables_bytes on freeing mm"]
     assert [f.first_line for f in parser.findings] == [2, 22, 23]
 
