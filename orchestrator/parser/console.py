@@ -33,7 +33,7 @@ from .lines import (
 from .report_types import INFO_WITH_STACK, OOPS_TYPES, REPORT_START_IGNORES, OopsType
 
 PREFIX_WINDOW = 50  # lines kept before a report (5 used, 50 with caller ids)
-DEFAULT_MAX_REPORT_LINES = 1000
+DEFAULT_MAX_REPORT_LINES = 2000
 MAX_OPEN_REPORTS = 8  # reports collected at the same time (interleaved tasks)
 IDLE_LINES = 500  # a report that got no line for this many log lines is complete
 

@@ -108,6 +108,7 @@ def describe(text: str, oops: OopsType) -> Description:
             if not ok:
                 reason = "extracted no frames"
             args.extend(f if f is not None else "corrupted" for f in found)
+        args.extend([""] * 4)  # a format may name more groups than a short match has
         title = fmt.fmt.format(*args)
         alts = [a.format(*args) for a in fmt.alt]
         desc = Description(title, [a for a in dict.fromkeys(alts) if a != title], reason, fmt)

@@ -139,3 +139,22 @@ def test_empty_and_clean_input() -> None:
         parse_text("[    0.000000] Linux version 6.1.0\n[    1.0] Run /init as init process\n")
         == []
     )
+
+
+def test_shuffled_and_truncated_reports_never_raise() -> None:
+    """Scrambled report lines and random bytes: findings or not, never an exception."""
+    import random
+
+    rng = random.Random(5)
+    pool = [
+        line
+        for name in dir(s)
+        if name.isupper()
+        for line in s.stamp(getattr(s, name), caller=rng.choice(["", "T1", "C0"])).splitlines()
+    ]
+    for _ in range(200):
+        lines = rng.sample(pool, k=rng.randint(1, 60))
+        lines = [x[: rng.randint(0, len(x))] if rng.random() < 0.2 else x for x in lines]
+        lines.append(bytes(rng.randrange(256) for _ in range(40)).decode("latin-1"))
+        for finding in parse_text("\n".join(lines)):
+            assert finding.title and finding.kind
