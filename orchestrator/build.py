@@ -124,7 +124,7 @@ def _tuxmake_build(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     return Build(
-        tree=str(tree.repo),
+        tree=str(tree.worktree),
         output_dir=str(out_dir),
         build_dir=str(build_dir),
         target_arch=profile.build.tuxmake_arch,
@@ -133,7 +133,7 @@ def _tuxmake_build(
         runtime="null",
         # tuxmake's ccache wrapper sets CCACHE_DIR (~/.ccache); the base dir makes hits
         # independent of where the tree lives.
-        environment={"CCACHE_BASEDIR": str(tree.repo)},
+        environment={"CCACHE_BASEDIR": str(tree.worktree)},
         kconfig=profile.build.kconfig_base,
         kconfig_add=[str(f.path) for f in fragments],
         kernel_image=profile.build.kernel_image,
@@ -323,6 +323,7 @@ def build(req: BuildRequest) -> BuildResult:
             "inputs": {
                 "tree": tree.name,
                 "repo": str(tree.repo),
+                "worktree": str(tree.worktree),
                 "ref": tree.ref,
                 "base_commit": tree.base_commit,
                 "describe": tree.describe,

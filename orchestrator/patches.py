@@ -316,9 +316,10 @@ def _bare_subject(subject: str) -> str:
 
 def _reset(git: Git, base: str) -> None:
     # Leave no half-applied state from a previous (possibly killed) run.
-    if (git.repo / ".git" / "rebase-apply").exists():
+    rebase_apply = git.repo / git.out("rev-parse", "--git-path", "rebase-apply")
+    if rebase_apply.exists():
         git("am", "--abort", check=False)
-        shutil.rmtree(git.repo / ".git" / "rebase-apply", ignore_errors=True)
+        shutil.rmtree(rebase_apply, ignore_errors=True)
     git("checkout", "-q", "-f", "-B", WORK_BRANCH, base)
     git("clean", "-q", "-fd")
 

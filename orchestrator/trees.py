@@ -36,17 +36,23 @@ class TreeSpec:
 
 @dataclass(frozen=True)
 class Tree:
-    """A git repository ready for `git am`, plus the commit builds start from."""
+    """A work tree kto may check out and patch, plus the commit builds start from.
+
+    `repo` is where the commits live; `worktree` is where kto applies series and builds.
+    They are the same for kto's own (tarball) trees; a user's git tree gets a linked
+    worktree in kto's cache so the user's checkout is never touched.
+    """
 
     name: str
     repo: Path
+    worktree: Path
     base_commit: str
     ref: str
     describe: str
 
     @property
     def git(self) -> Git:
-        return Git(self.repo)
+        return Git(self.worktree)
 
 
 def load_tree_specs(path: Path | None = None) -> tuple[dict[str, TreeSpec], str]:
@@ -179,10 +185,29 @@ def resolve_tree(name_or_path: str, ref: str | None = None) -> Tree:
             f"tree {spec.name}: {repo} is not a git repository",
             hint="give a kernel git checkout, or a named tree from kernels/trees.yaml",
         )
-    ref = ref or "HEAD"
+    # kto's own trees never move `main` (series go on kto/work); a user's tree is taken at
+    # the user's HEAD unless --ref says otherwise.
+    ref = ref or ("main" if spec.kind == "tarball" else "HEAD")
     res = git("rev-parse", "--verify", f"{ref}^{{commit}}", check=False)
     if res.returncode != 0:
         raise UserError(f"tree {spec.name}: unknown ref {ref!r}", hint="give a branch, tag or sha")
     commit = res.stdout.strip()
     describe = git("describe", "--tags", "--always", commit, check=False).stdout.strip()
-    return Tree(spec.name, repo, commit, ref, describe or commit[:12])
+    worktree = repo if spec.kind == "tarball" else _kto_worktree(repo, commit)
+    return Tree(spec.name, repo, worktree, commit, ref, describe or commit[:12])
+
+
+def _kto_worktree(repo: Path, commit: str) -> Path:
+    """A linked worktree of a user's repository, owned by kto (created once, then reused)."""
+    slug = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:12]
+    wt = cache_dir() / "worktrees" / f"{repo.name}-{slug}"
+    with file_lock(cache_dir() / "locks" / f"worktree-{slug}.lock", f"worktree of {repo}"):
+        if not (wt / ".git").exists():
+            git = Git(repo)
+            git("worktree", "prune")
+            if wt.exists():
+                shutil.rmtree(wt)
+            wt.parent.mkdir(parents=True, exist_ok=True)
+            with progress.phase(f"check out a kto worktree of {repo} (once)"):
+                git("worktree", "add", "--detach", str(wt), commit)
+    return wt

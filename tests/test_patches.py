@@ -68,10 +68,15 @@ def test_mbox_thread_picks_newest_revision_in_order(tiny_repo: Path, tmp_path: P
     assert [p.nm for p in series.patches] == ["1/2", "2/2"]
     assert all("v2" in p.subject for p in series.patches)
     assert all(p.message_id for p in series.patches)
-    head = apply_series(_tree_for(tiny_repo), series, tmp_path / "work")
-    text = (tiny_repo / "mm" / "mmu_notifier.c").read_text()
+    tree = _tree_for(tiny_repo)
+    head = apply_series(tree, series, tmp_path / "work")
+    text = (tree.worktree / "mm" / "mmu_notifier.c").read_text()
     assert "line3_v2" in text and "line20_v2" in text
     assert git(tiny_repo, "rev-list", "--count", f"main..{head}") == "2"
+    # The user's own checkout is untouched: kto works in a linked worktree of its own.
+    assert tree.worktree != tiny_repo
+    assert git(tiny_repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert "line3_v2" not in (tiny_repo / "mm" / "mmu_notifier.c").read_text()
 
 
 def test_series_hash_ignores_headers_but_not_code(tiny_repo: Path, tmp_path: Path) -> None:
@@ -109,7 +114,7 @@ def test_git_range(tiny_repo: Path, tmp_path: Path) -> None:
     assert series.kind == "git-range"
     assert [p.subject for p in series.patches] == ["[PATCH] mm: add new.c"]
     apply_series(tree, series, tmp_path / "w")
-    assert (tiny_repo / "mm" / "new.c").exists()
+    assert (tree.worktree / "mm" / "new.c").exists()
     with pytest.raises(UserError, match="not valid"):
         load_series("main..nosuchbranch", tree)
 
@@ -143,9 +148,10 @@ def test_seed_mails_are_read_and_fail_cleanly(
     assert subject in msg and "1/1" in msg and "mm/mmu_notifier.c" in msg
     assert "b4 am" in msg or "original" in msg
     # The tree is left clean at its base commit.
-    assert git(tiny_repo, "status", "--porcelain") == ""
-    assert git(tiny_repo, "rev-parse", "HEAD") == tree.base_commit
-    assert not (tiny_repo / ".git" / "rebase-apply").exists()
+    assert git(tree.worktree, "status", "--porcelain") == ""
+    assert git(tree.worktree, "rev-parse", "HEAD") == tree.base_commit
+    assert git(tree.worktree, "rev-parse", "--abbrev-ref", "HEAD") == "kto/work"
+    assert not Path(git(tree.worktree, "rev-parse", "--git-path", "rebase-apply")).exists()
 
 
 @pytest.mark.integration

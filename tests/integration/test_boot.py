@@ -1,0 +1,124 @@
+"""Real boots of the tiny kernels under TCG: PASS, panic, hang, QEMU killed, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .kto_cli import REPO, kto
+
+pytestmark = pytest.mark.integration
+
+
+def _job(stdout: str) -> dict:
+    line = next(ln for ln in stdout.splitlines() if ln.strip().startswith("record:"))
+    return json.loads(Path(line.split(":", 1)[1].strip()).read_text())
+
+
+def _qemu_pids() -> set[int]:
+    res = subprocess.run(["pgrep", "-f", "qemu-system-"], capture_output=True, text=True)
+    return {int(p) for p in res.stdout.split()}
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64", "sparc64"])
+def test_boot_runs_a_command_and_powers_off(arch: str) -> None:
+    smp = "1" if arch == "sparc64" else "2"
+    res = kto("boot", "--arch", arch, "--smp", smp, "--", "sh", "-c",
+              "echo kto-says-$((6*7)); grep -c ^processor /proc/cpuinfo || true")
+    assert res.returncode == 0, res.stdout + res.stderr
+    job = _job(res.stdout)
+    assert job["status"] == "PASS"
+    assert job["accel"]["accel"] == "tcg"  # this machine's /dev/kvm is PVM or absent
+    assert job["outcome"]["qemu_exit"] == 0 and job["outcome"]["boot_ok"]
+    console = Path(res.stdout.split("console:")[1].split()[0])
+    text = console.read_text(errors="replace")
+    assert "kto-says-42" in text
+    assert "Linux version" in text
+    assert job["qemu"]["argv"][0].startswith("qemu-system-")
+
+
+def test_command_status_is_passed_through() -> None:
+    res = kto("boot", "--arch", "arm64", "--", "sh", "-c", "exit 7")
+    assert res.returncode == 7, res.stdout + res.stderr
+    assert _job(res.stdout)["status"] == "FAIL"
+
+
+def test_crash_is_fail_with_the_panic_finding() -> None:
+    res = kto("boot", "--arch", "x86_64", "--", "sh", "-c", "echo c > /proc/sysrq-trigger")
+    assert res.returncode == 1, res.stdout + res.stderr
+    job = _job(res.stdout)
+    assert job["status"] == "FAIL"
+    kinds = {f["kind"] for f in job["verdict"]["findings"]}
+    assert kinds & {"panic", "oops", "bug"}, job["verdict"]
+    assert "sysrq" in json.dumps(job["verdict"]["findings"]).lower()
+
+
+def test_boot_panic_no_init() -> None:
+    res = kto("boot", "--arch", "arm64", "--append", "rdinit=/no/such/init")
+    assert res.returncode == 1, res.stdout + res.stderr
+    job = _job(res.stdout)
+    assert job["status"] == "FAIL"
+    assert "Kernel panic" in job["verdict"]["title"] or any(
+        f["kind"] == "panic" for f in job["verdict"]["findings"])
+
+
+def test_stuck_guest_ends_with_stacks() -> None:
+    res = kto("boot", "--arch", "x86_64", "--timeout", "8", "--", "sleep", "600", timeout=300)
+    job = _job(res.stdout)
+    assert job["status"] in ("FAIL", "ERROR"), job
+    assert job["outcome"]["sysrq_sent"] is True
+    console = Path(res.stdout.split("console:")[1].split()[0]).read_text(errors="replace")
+    assert "sysrq: Show Blocked State" in console or "sysrq: Show State" in console
+    assert job["status"] == "FAIL" and res.returncode == 1
+
+
+def test_qemu_killed_from_outside_is_error_without_orphans() -> None:
+    before = _qemu_pids()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", "x86_64", "--",
+         "sleep", "600"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    new: set[int] = set()
+    while time.monotonic() < deadline and not new:
+        time.sleep(0.5)
+        new = _qemu_pids() - before
+    assert new, "QEMU never started"
+    time.sleep(5)
+    for pid in new:
+        os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, out + err
+    job = _job(out)
+    assert job["status"] == "ERROR" and "signal 9" in job["verdict"]["reason"]
+    assert not (_qemu_pids() - before)
+
+
+def test_sigterm_to_kto_kills_qemu() -> None:
+    before = _qemu_pids()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", "arm64", "--",
+         "sleep", "600"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (_qemu_pids() - before):
+        time.sleep(0.5)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    time.sleep(1)
+    assert not (_qemu_pids() - before), "QEMU outlived kto"
+
+
+def test_patched_kernel_boots_with_the_banner() -> None:
+    series = str(REPO / "kernels" / "series" / "kto-banner")
+    res = kto("run", "--arch", "x86_64", "--patches", series)
+    assert res.returncode == 0, res.stdout + res.stderr
+    console = Path(res.stdout.split("console:")[1].split()[0]).read_text(errors="replace")
+    assert "kto-banner: this kernel carries the kto-banner test series" in console

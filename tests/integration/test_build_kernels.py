@@ -1,0 +1,96 @@
+"""Real tuxmake builds of tiny kernels for all three arches (cached in ~/.cache/kto)."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .kto_cli import REPO, kto, kto_json
+
+pytestmark = pytest.mark.integration
+
+
+def _image_ok(arch: str, data: bytes) -> bool:
+    if arch == "x86_64":
+        return data[0x202:0x206] == b"HdrS"  # x86 boot protocol header
+    if arch == "arm64":
+        return data[0x38:0x3C] == b"ARM\x64"  # arm64 Image magic
+    # sparc64: the uncompressed ELF image OpenBIOS loads (EM_SPARCV9 = 43), not gzip.
+    return data[:4] == b"\x7fELF" and struct.unpack(">H", data[18:20])[0] == 43
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64", "sparc64"])
+def test_build_default_kernel_then_cache_hit(arch: str) -> None:
+    rec = kto_json("build", "--arch", arch, "-q")
+    out = Path(rec["inputs"]["repo"])
+    assert out.is_dir()
+    assert rec["status"] == "PASS" and rec["inputs"]["arch"] == arch
+    assert rec["reproducer"] == f"kto build --tree debian-6.1 --arch {arch}"
+    assert rec["inputs"]["series"]["hash"] == "none"
+    assert rec["toolchain"]["version"]
+    image = _artifact(rec)
+    data = image.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == rec["artifacts"]["kernel"]["sha256"]
+    assert _image_ok(arch, data), f"{image} is not a bootable {arch} image"
+    # The identical request again: a cache hit, nothing compiled.
+    again = kto_json("build", "--arch", arch, "-q")
+    assert again["cache_hit"] is True
+    assert again["key"] == rec["key"]
+    assert "build" not in " ".join(again["durations_this_request"])
+
+
+def _artifact(rec: dict) -> Path:
+    from orchestrator.build import artifacts_root
+
+    return artifacts_root() / rec["key"] / rec["artifacts"]["kernel"]["path"]
+
+
+def test_patched_build_records_series() -> None:
+    series = REPO / "kernels" / "series" / "kto-banner"
+    rec = kto_json("build", "--arch", "x86_64", "--patches", str(series), "-q")
+    s = rec["inputs"]["series"]
+    assert s["kind"] == "dir" and s["hash"] != "none"
+    assert [p["subject"] for p in s["patches"]] == [
+        "[PATCH 1/1] init: print a kto-banner line before starting init"
+    ]
+    assert rec["inputs"]["head_commit"] != rec["inputs"]["base_commit"]
+    assert "--patches" in rec["reproducer"]
+    plain = kto_json("build", "--arch", "x86_64", "-q")
+    assert plain["key"] != rec["key"]
+
+
+def test_dropped_fragment_option_is_an_error(tmp_path: Path) -> None:
+    frag = tmp_path / "vhe.config"
+    frag.write_text("# gone since 5.x\nCONFIG_ARM64_VHE=y\n")
+    res = kto("build", "--arch", "arm64", "--config", str(frag), "-q")
+    assert res.returncode == 5, res.stderr
+    assert "CONFIG_ARM64_VHE=y (from vhe.config line 2) ended up as not set" in res.stderr
+
+
+def test_seed_series_does_not_apply_exit_4() -> None:
+    seed = next((REPO.parent / "shared" / "seeds").glob("001_*.txt"))
+    res = kto("build", "--arch", "sparc64", "--patches", str(seed), "-q")
+    assert res.returncode == 4, res.stderr
+    assert "mm/mmu_notifiers: do not speculatively allocate a mmu_notifier_mm" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_two_builds_of_one_tree_take_turns() -> None:
+    argv = [sys.executable, "-m", "orchestrator.cli", "build", "--arch", "sparc64", "--json"]
+    procs = [subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert any("waiting for tree" in err for _, err in outs)
+
+
+def test_bad_inputs_are_clear() -> None:
+    res = kto("build", "--tree", "no-such-tree")
+    assert res.returncode == 2 and "unknown tree 'no-such-tree'" in res.stderr
+    res = kto("build", "--config", "no-such-fragment")
+    assert res.returncode == 2 and "known fragments" in res.stderr
