@@ -31,9 +31,7 @@ def tiny_repo(tmp_path: Path) -> Path:
     """A real git repo with mm/mmu_notifier.c and a Makefile, one commit on main."""
     repo = tmp_path / "linux"
     (repo / "mm").mkdir(parents=True)
-    (repo / "mm" / "mmu_notifier.c").write_text(
-        "".join(f"int line{i};\n" for i in range(1, 40))
-    )
+    (repo / "mm" / "mmu_notifier.c").write_text("".join(f"int line{i};\n" for i in range(1, 40)))
     (repo / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\n")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
@@ -42,8 +40,11 @@ def tiny_repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
-                    request: pytest.FixtureRequest) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
     # Unit tests never touch the real cache; integration tests use it on purpose (warm builds).
     if request.node.get_closest_marker("integration") is None:
         monkeypatch.setenv("KTO_CACHE", str(tmp_path_factory.mktemp("kto-cache")))

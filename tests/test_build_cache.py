@@ -26,8 +26,14 @@ def test_incomplete_cache_entry_is_not_a_hit(tmp_path) -> None:
 
 
 def test_dry_run_plan_names_inputs() -> None:
-    p = plan(BuildRequest(tree="debian-6.12", arch="sparc64", fragments=["lockdep"],
-                          patches="kernels/series/kto-banner"))
+    p = plan(
+        BuildRequest(
+            tree="debian-6.12",
+            arch="sparc64",
+            fragments=["lockdep"],
+            patches="kernels/series/kto-banner",
+        )
+    )
     assert p["arch"] == "sparc64"
     assert any(f.endswith("lockdep.config") for f in p["fragments"])
     assert "--target-arch sparc" in p["steps"][-1]

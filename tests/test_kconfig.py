@@ -33,8 +33,12 @@ def test_values_unset_and_modules(tmp_path: Path) -> None:
     )
     ok = 'CONFIG_NR_CPUS=8\nCONFIG_CMDLINE="a b"\nCONFIG_KVM=y\n'
     kconfig.verify([frag], ok, Path(".config"))
-    bad = kconfig.dropped_options([frag], 'CONFIG_NR_CPUS=4\nCONFIG_MODULES=y\nCONFIG_KVM=y\n')
-    assert sorted(r.option for r, _ in bad) == ["CONFIG_CMDLINE", "CONFIG_MODULES", "CONFIG_NR_CPUS"]
+    bad = kconfig.dropped_options([frag], "CONFIG_NR_CPUS=4\nCONFIG_MODULES=y\nCONFIG_KVM=y\n")
+    assert sorted(r.option for r, _ in bad) == [
+        "CONFIG_CMDLINE",
+        "CONFIG_MODULES",
+        "CONFIG_NR_CPUS",
+    ]
 
 
 def test_later_fragment_overrides_earlier(tmp_path: Path) -> None:
@@ -51,7 +55,7 @@ def test_bad_fragment_line_names_file_and_line(tmp_path: Path) -> None:
 
 def test_find_fragment_by_name_and_unknown() -> None:
     assert kconfig.find_fragment("debug").path.name == "debug.config"
-    with pytest.raises(UserError, match="known fragments: .*debug"):
+    with pytest.raises(UserError, match=r"known fragments: .*debug"):
         kconfig.find_fragment("no-such-fragment")
 
 

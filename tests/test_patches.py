@@ -29,8 +29,17 @@ def _make_series(repo: Path, out: Path, version: int, edits: list[tuple[int, str
         lines[line - 1] = new + "\n"
         f.write_text("".join(lines))
         git(repo, "commit", "-q", "-am", f"mm/mmu_notifier: change {no} (v{version})")
-    git(repo, "format-patch", "-q", "--thread", "--cover-letter", f"-v{version}", "-o", str(out),
-        "main..HEAD")
+    git(
+        repo,
+        "format-patch",
+        "-q",
+        "--thread",
+        "--cover-letter",
+        f"-v{version}",
+        "-o",
+        str(out),
+        "main..HEAD",
+    )
     git(repo, "checkout", "-q", "main")
 
 
@@ -42,7 +51,7 @@ def _thread_mbox(repo: Path, tmp: Path) -> Path:
     box = mailbox.mbox(str(box_path))
     v1 = sorted((tmp / "v1").iterdir())
     v2 = sorted((tmp / "v2").iterdir())
-    for f in v1 + [v2[0], v2[2], v2[1]]:  # cover, 2/2 before 1/2
+    for f in [*v1, v2[0], v2[2], v2[1]]:  # cover, 2/2 before 1/2
         box.add(mailbox.mboxMessage(f.read_bytes()))
     first_v1 = mailbox.mboxMessage(v1[1].read_bytes())
     reply = mailbox.mboxMessage()
@@ -99,7 +108,7 @@ def test_directory_series_file_order(tiny_repo: Path, tmp_path: Path) -> None:
     series = load_series(str(d), _tree_for(tiny_repo))
     assert [p.subject.split()[-2] for p in series.patches] == ["2", "1"]
     (d / "series").write_text("missing.patch\n")
-    with pytest.raises(UserError, match="missing.patch"):
+    with pytest.raises(UserError, match=r"missing\.patch"):
         load_series(str(d), _tree_for(tiny_repo))
 
 
@@ -115,7 +124,7 @@ def test_git_range(tiny_repo: Path, tmp_path: Path) -> None:
     assert [p.subject for p in series.patches] == ["[PATCH] mm: add new.c"]
     apply_series(tree, series, tmp_path / "w")
     assert (tree.worktree / "mm" / "new.c").exists()
-    with pytest.raises(UserError, match="not valid"):
+    with pytest.raises(UserError, match=r"not valid"):
         load_series("main..nosuchbranch", tree)
 
 
@@ -128,8 +137,11 @@ def test_bad_patches_argument_is_a_user_error(tiny_repo: Path) -> None:
     ("seed", "subject", "how"),
     [
         ("001", "mm/mmu_notifiers: do not speculatively allocate a mmu_notifier_mm", "web-archive"),
-        ("002", "mm/mmu_notifier: prevent unpaired invalidate_start and invalidate_end",
-         "lost newlines"),
+        (
+            "002",
+            "mm/mmu_notifier: prevent unpaired invalidate_start and invalidate_end",
+            "lost newlines",
+        ),
     ],
 )
 def test_seed_mails_are_read_and_fail_cleanly(

@@ -13,7 +13,7 @@ from orchestrator.profiles import load_profile
 from orchestrator.qemu import BootSpec, build_argv, kernel_cmdline
 from orchestrator.verdict import Status, judge
 
-K, I = Path("/k/bzImage"), Path("/k/initrd")
+K, INITRD = Path("/k/bzImage"), Path("/k/initrd")
 
 
 def _opt(argv: list[str], flag: str) -> str:
@@ -21,12 +21,12 @@ def _opt(argv: list[str], flag: str) -> str:
 
 
 def test_x86_64_argv_matches_the_measured_command_line() -> None:
-    argv = build_argv(load_profile("x86_64"), BootSpec(K, I, smp=4, append=["kto.x=1"]))
+    argv = build_argv(load_profile("x86_64"), BootSpec(K, INITRD, smp=4, append=["kto.x=1"]))
     assert argv[0] == "qemu-system-x86_64"
     assert _opt(argv, "-accel") == "tcg"
     assert _opt(argv, "-cpu") == "qemu64,+svm"
     assert _opt(argv, "-smp") == "4"
-    assert _opt(argv, "-kernel") == str(K) and _opt(argv, "-initrd") == str(I)
+    assert _opt(argv, "-kernel") == str(K) and _opt(argv, "-initrd") == str(INITRD)
     append = _opt(argv, "-append")
     assert append.startswith("console=ttyS0 ") and "panic=-1" in append
     assert append.endswith("rdinit=/init kto.x=1")
@@ -34,19 +34,19 @@ def test_x86_64_argv_matches_the_measured_command_line() -> None:
 
 
 def test_kvm_uses_host_cpu() -> None:
-    argv = build_argv(load_profile("arm64"), BootSpec(K, I, accel="kvm"))
+    argv = build_argv(load_profile("arm64"), BootSpec(K, INITRD, accel="kvm"))
     assert _opt(argv, "-cpu") == "host" and _opt(argv, "-accel") == "kvm"
     assert "virtualization=on" in _opt(argv, "-M")
 
 
 def test_sparc64_has_one_cpu_and_no_smp_flag() -> None:
     prof = load_profile("sparc64")
-    argv = build_argv(prof, BootSpec(K, I, smp=1))
+    argv = build_argv(prof, BootSpec(K, INITRD, smp=1))
     assert "-smp" not in argv
     assert _opt(argv, "-cpu") == "TI UltraSparc IIi"
     with pytest.raises(UserError, match="at most 1 CPU"):
-        build_argv(prof, BootSpec(K, I, smp=2))
-    assert "console=ttyS0" in kernel_cmdline(prof, BootSpec(K, I, smp=1))
+        build_argv(prof, BootSpec(K, INITRD, smp=2))
+    assert "console=ttyS0" in kernel_cmdline(prof, BootSpec(K, INITRD, smp=1))
 
 
 HW = HostFacts("x86_64", kvm_dev=True, pvm=False, cpu_flags=frozenset({"vmx", "sse2"}))
@@ -91,17 +91,38 @@ WARN = {"kind": "warning", "title": "WARNING in __mmdrop"}
         (ConsoleOutcome(boot_ok=True, test_rc=0, qemu_exit=0), [], Status.PASS, "passed"),
         (ConsoleOutcome(boot_ok=True, test_rc=0, qemu_exit=0), [WARN], Status.FAIL, "__mmdrop"),
         (ConsoleOutcome(boot_ok=True, test_rc=3, qemu_exit=0), [], Status.FAIL, "status 3"),
-        (ConsoleOutcome(qemu_exit=1, last_lines=["qemu: bad machine"]), [], Status.ERROR,
-         "status 1: qemu: bad machine"),
+        (
+            ConsoleOutcome(qemu_exit=1, last_lines=["qemu: bad machine"]),
+            [],
+            Status.ERROR,
+            "status 1: qemu: bad machine",
+        ),
         (ConsoleOutcome(boot_ok=True, qemu_signal=9), [], Status.ERROR, "signal 9"),
         (ConsoleOutcome(boot_ok=True, qemu_exit=0, rebooted=True), [], Status.ERROR, "rebooted"),
         (ConsoleOutcome(qemu_exit=0), [], Status.ERROR, "before userspace"),
-        (ConsoleOutcome(boot_ok=True, killed="no console output for 120 s", sysrq_sent=True,
-                        sysrq_answered=True), [], Status.FAIL, "stacks captured"),
-        (ConsoleOutcome(killed="no console output for 120 s", sysrq_sent=True), [],
-         Status.ERROR, "did not answer SysRq"),
-        (ConsoleOutcome(boot_ok=True, killed="interrupted by SIGINT"), [], Status.ERROR,
-         "interrupted"),
+        (
+            ConsoleOutcome(
+                boot_ok=True,
+                killed="no console output for 120 s",
+                sysrq_sent=True,
+                sysrq_answered=True,
+            ),
+            [],
+            Status.FAIL,
+            "stacks captured",
+        ),
+        (
+            ConsoleOutcome(killed="no console output for 120 s", sysrq_sent=True),
+            [],
+            Status.ERROR,
+            "did not answer SysRq",
+        ),
+        (
+            ConsoleOutcome(boot_ok=True, killed="interrupted by SIGINT"),
+            [],
+            Status.ERROR,
+            "interrupted",
+        ),
     ],
 )
 def test_verdicts(outcome: ConsoleOutcome, findings: list, status: Status, why: str) -> None:

@@ -30,8 +30,17 @@ def _qemu_pids() -> set[int]:
 @pytest.mark.parametrize("arch", ["x86_64", "arm64", "sparc64"])
 def test_boot_runs_a_command_and_powers_off(arch: str) -> None:
     smp = "1" if arch == "sparc64" else "2"
-    res = kto("boot", "--arch", arch, "--smp", smp, "--", "sh", "-c",
-              "echo kto-says-$((6*7)); grep -c ^processor /proc/cpuinfo || true")
+    res = kto(
+        "boot",
+        "--arch",
+        arch,
+        "--smp",
+        smp,
+        "--",
+        "sh",
+        "-c",
+        "echo kto-says-$((6*7)); grep -c ^processor /proc/cpuinfo || true",
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     job = _job(res.stdout)
     assert job["status"] == "PASS"
@@ -66,7 +75,8 @@ def test_boot_panic_no_init() -> None:
     job = _job(res.stdout)
     assert job["status"] == "FAIL"
     assert "Kernel panic" in job["verdict"]["title"] or any(
-        f["kind"] == "panic" for f in job["verdict"]["findings"])
+        f["kind"] == "panic" for f in job["verdict"]["findings"]
+    )
 
 
 def test_stuck_guest_ends_with_stacks() -> None:
@@ -82,8 +92,22 @@ def test_stuck_guest_ends_with_stacks() -> None:
 def test_qemu_killed_from_outside_is_error_without_orphans() -> None:
     before = _qemu_pids()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", "x86_64", "--",
-         "sleep", "600"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "boot",
+            "--arch",
+            "x86_64",
+            "--",
+            "sleep",
+            "600",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     new: set[int] = set()
     while time.monotonic() < deadline and not new:
@@ -103,8 +127,12 @@ def test_qemu_killed_from_outside_is_error_without_orphans() -> None:
 def test_sigterm_to_kto_kills_qemu() -> None:
     before = _qemu_pids()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", "arm64", "--",
-         "sleep", "600"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", "arm64", "--", "sleep", "600"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (_qemu_pids() - before):
         time.sleep(0.5)

@@ -82,8 +82,10 @@ def test_seed_series_does_not_apply_exit_4() -> None:
 
 def test_two_builds_of_one_tree_take_turns() -> None:
     argv = [sys.executable, "-m", "orchestrator.cli", "build", "--arch", "sparc64", "--json"]
-    procs = [subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=900) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert any("waiting for tree" in err for _, err in outs)
