@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,24 +104,7 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
     qversion = qemu_version(profile)
 
     with progress.phase("initramfs", timings, key="initramfs"):
-        base = initramfs.build_base_initramfs(profile)
-        job = initramfs.job_archive(
-            req.test if not req.command else "command",
-            command=req.command,
-            shell=req.shell,
-            args=req.args,
-        )
-        initrd = initramfs.initrd_for(profile, base, job, outdir / "initrd.img")
-
-    spec = BootSpec(
-        kernel=kernel,
-        initrd=initrd,
-        smp=req.smp,
-        memory=req.memory,
-        accel=choice.accel,
-        append=list(req.append),
-    )
-    argv = build_argv(profile, spec)
+        argv = guest_argv(req, profile, kernel, choice.accel, outdir / "initrd.img")
     factor = profile.qemu.timeout_scale
     timeouts = (req.timeouts or default_timeouts(req.test)).scaled(factor)
 
@@ -175,23 +158,34 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
     return BootResult(verdict, outcome, outdir, record)
 
 
-def shell_argv(req: BootRequest) -> tuple[list[str], str]:
-    """QEMU argv for an interactive console session (`kto boot --shell`)."""
-    profile = load_profile(req.arch)
-    kernel, _ = resolve_kernel(req.kernel, profile)
-    choice = choose_accel(req.accel, profile.name)
+def guest_argv(
+    req: BootRequest, profile: ArchProfile, kernel: Path, accel: str, initrd_path: Path
+) -> list[str]:
+    """The initramfs for this job (cached base + job archive) and the QEMU argv to boot it."""
     base = initramfs.build_base_initramfs(profile)
-    job = initramfs.job_archive("command", shell=True)
-    import tempfile
-
-    tmp = Path(tempfile.mkdtemp(prefix="kto-shell-"))
-    initrd = initramfs.initrd_for(profile, base, job, tmp / "initrd.img")
+    job = initramfs.job_archive(
+        "command" if req.command or req.shell else req.test,
+        command=req.command,
+        shell=req.shell,
+        args=req.args,
+    )
+    initrd = initramfs.initrd_for(profile, base, job, initrd_path)
     spec = BootSpec(
         kernel=kernel,
         initrd=initrd,
         smp=req.smp,
         memory=req.memory,
-        accel=choice.accel,
+        accel=accel,
         append=list(req.append),
     )
-    return build_argv(profile, spec), shlex.join(build_argv(profile, spec))
+    return build_argv(profile, spec)
+
+
+def shell_argv(req: BootRequest) -> list[str]:
+    """QEMU argv for an interactive console session (`kto boot --shell`)."""
+    profile = load_profile(req.arch)
+    kernel, _ = resolve_kernel(req.kernel, profile)
+    choice = choose_accel(req.accel, profile.name)
+    tmp = Path(tempfile.mkdtemp(prefix="kto-shell-"))
+    req.shell = True
+    return guest_argv(req, profile, kernel, choice.accel, tmp / "initrd.img")

@@ -142,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
     kernel = args.kernel or default_kernel(args.arch)
     req = boot_request(args, kernel)
     if args.shell:
-        argv, line = shell_argv(req)
-        progress.say(f"interactive console: {line}")
+        argv = shell_argv(req)
+        progress.say(f"interactive console: {shlex.join(argv)}")
         progress.say("QEMU keys: Ctrl-A x quits, Ctrl-A c toggles the monitor")
         os.execvp(argv[0], argv)
     outdir = (
