@@ -31,3 +31,22 @@ if ! ls "$cache"/busybox-static_*_arm64.deb >/dev/null 2>&1; then
   (cd "$cache" && apt-get download -qq busybox-static:arm64)
   echo "setup: fetched $(ls "$cache"/busybox-static_*_arm64.deb)"
 fi
+
+# sparc64 busybox: Debian has no sparc64 packages, so kto cross-builds busybox-static from
+# Debian's own busybox source package (same version and config as the x86_64/arm64 binaries)
+# on first sparc64 use. Setup only fetches the source: needs a deb-src entry for bookworm.
+kto_cache="${KTO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kto}"
+srcdir="$kto_cache/busybox/src"
+if ! ls "$srcdir"/busybox_*.dsc >/dev/null 2>&1; then
+  if ! apt-get source --download-only --print-uris busybox >/dev/null 2>&1; then
+    echo "setup: adding a deb-src entry for bookworm main (busybox source for sparc64)"
+    printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' \
+      'Suites: bookworm' 'Components: main' \
+      'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
+      $SUDO tee /etc/apt/sources.list.d/kto-deb-src.sources >/dev/null
+    $SUDO apt-get update -qq
+  fi
+  mkdir -p "$srcdir"
+  (cd "$srcdir" && apt-get source --download-only -qq busybox)
+  echo "setup: fetched $(ls "$srcdir"/busybox_*.dsc)"
+fi
