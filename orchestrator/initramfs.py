@@ -517,6 +517,12 @@ def initrd_for(profile: ArchProfile, base: Path, job: bytes, dest: Path) -> Path
         data = base.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read the base initramfs {base}: {exc}") from exc
+    gzipped = data[:2] == b"\x1f\x8b"
+    if gzipped != (profile.qemu.initrd_compression == "gzip"):
+        raise UserError(
+            f"{base}: not a {profile.qemu.initrd_compression} base initramfs for {profile.name}",
+            hint="use build_base_initramfs(profile) for this arch",
+        )
     if len(data) % 4:  # the appended archive must start 4-byte aligned
         data += _pad4(len(data))
     atomic.write_bytes(dest, data + job)
