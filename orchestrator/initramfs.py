@@ -37,6 +37,8 @@ from .profiles import ArchProfile, known_arches
 
 # Bump when the archive layout changes, so old cached archives are not reused.
 LAYOUT_VERSION = "1"
+# Bump when the busybox cross-build steps change, so a cached busybox is rebuilt.
+BUSYBOX_RECIPE = "2"
 HELPER_CFLAGS = ("-static", "-O2", "-Wall")
 TEST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 RESERVED_TESTS = ("command", "boot")  # job names /init handles itself
@@ -294,7 +296,7 @@ def _busybox_built(profile: ArchProfile, spec: dict[str, Any]) -> Path:
     dsc = _newest((cache_dir() / "busybox" / "src").glob(spec["dsc"]))
     if dsc is None:
         raise MissingDependency(f"busybox source for {profile.name}", spec["package"])
-    recipe = json.dumps(spec, sort_keys=True).encode()
+    recipe = json.dumps([BUSYBOX_RECIPE, spec], sort_keys=True).encode()
     key = hashlib.sha256(dsc.read_bytes() + recipe).hexdigest()[:12]
     out = cache_dir() / "busybox" / profile.name / key / "busybox"
     if out.is_file():
@@ -306,6 +308,13 @@ def _busybox_built(profile: ArchProfile, spec: dict[str, Any]) -> Path:
     return out
 
 
+def _dsc_version(dsc: Path) -> str:
+    for line in dsc.read_text(errors="replace").splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+    return dsc.stem
+
+
 def _cross_build_busybox(profile: ArchProfile, spec: dict[str, Any], dsc: Path, out: Path) -> None:
     prefix = spec["cross_compile"]
     _tool(f"{prefix}gcc", profile.build.cc_package)
@@ -313,8 +322,15 @@ def _cross_build_busybox(profile: ArchProfile, spec: dict[str, Any], dsc: Path, 
     make = _tool("make", "make")
     jobs = str(os.cpu_count() or 1)
     timings: dict[str, float] = {}
-    out.parent.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent.parent))
+    # A fixed build path (we hold the lock) and no timestamps, as in Debian's own build: the
+    # same source gives the same binary, so the initramfs cache key is stable across hosts.
+    tmp = out.parent.parent / "build"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    env = {
+        "KCONFIG_NOTIMESTAMP": "1",
+        "BB_EXTRA_VERSION": f"Debian {_dsc_version(dsc)}, kto cross-build",
+    }
     try:
         src = tmp / "src"
         name = f"busybox for {profile.name}: cross-build from {dsc.name} (once, cached)"
@@ -324,15 +340,16 @@ def _cross_build_busybox(profile: ArchProfile, spec: dict[str, Any], dsc: Path, 
             config = "".join((src / part).read_text() for part in spec["config"])
             (src / ".config").write_text(config)
             # oldconfig asks about nothing new for Debian's own config; answer defaults anyway.
-            run([make, "-C", src, "oldconfig"], input="\n" * 5000)
+            run([make, "-C", src, "oldconfig"], input="\n" * 5000, env=env)
             run(
                 [make, "-C", src, f"-j{jobs}", f"CROSS_COMPILE={prefix}", "busybox"],
+                env=env,
                 timeout=3600,
             )
         data = (src / "busybox").read_bytes()
         check_static_elf(data, int(spec["elf_machine"]), f"{src / 'busybox'}")
         atomic.write_bytes(out, data)
-        record = {"dsc": dsc.name, "recipe": spec, "seconds": timings["total"]}
+        record = {"dsc": dsc.name, "recipe": spec, "env": env, "seconds": timings["total"]}
         record["built"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         atomic.write_json(out.parent / "build.json", record)
     finally:
