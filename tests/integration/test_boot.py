@@ -70,7 +70,7 @@ def test_crash_is_fail_with_the_panic_finding() -> None:
 
 
 def test_boot_panic_no_init() -> None:
-    res = kto("boot", "--arch", "arm64", "--append", "rdinit=/no/such/init")
+    res = kto("boot", "--arch", "arm64", "--append", "rdinit=/no/such/init init=/no/such/init")
     assert res.returncode == 1, res.stdout + res.stderr
     job = _job(res.stdout)
     assert job["status"] == "FAIL"
