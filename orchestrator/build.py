@@ -106,6 +106,52 @@ def cache_key(
     return h.hexdigest()[:20]
 
 
+def request_key(
+    base_commit: str,
+    series_hash: str,
+    profile: ArchProfile,
+    fragments: list[kconfig.Fragment],
+    toolchain: str,
+) -> str:
+    """The inputs of a build before configuring: they determine the final config, so an
+    index from this key to the cache key lets a repeated request skip apply + config."""
+    parts = [
+        base_commit,
+        series_hash,
+        profile.build.kconfig_base,
+        profile.build.tuxmake_arch,
+        profile.build.kernel_image,
+        toolchain,
+        *(f.sha256() for f in fragments),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+def _read_index(root: Path, rkey: str) -> str | None:
+    try:
+        return (root / "requests" / rkey).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _write_index(root: Path, rkey: str, key: str) -> None:
+    atomic.write_text(root / "requests" / rkey, key + "\n")
+
+
+def _cached(
+    root: Path, key: str | None, timings: dict[str, float], t0: float, why: str
+) -> BuildResult | None:
+    if not key:
+        return None
+    record = load_record(root / key)
+    if not record or record.get("status") != "PASS":
+        return None
+    progress.say(f"cache hit {key} ({why}): nothing to compile")
+    record["cache_hit"] = True
+    record["durations_this_request"] = {**timings, "total": round(time.monotonic() - t0, 3)}
+    return BuildResult(record, root / key)
+
+
 def resolve_fragments(profile: ArchProfile, extra: list[str]) -> list[kconfig.Fragment]:
     names = list(profile.build.fragments) + [f for f in extra if f not in profile.build.fragments]
     return [kconfig.find_fragment(n) for n in names]
@@ -154,8 +200,8 @@ def _last_log_line(log: Path) -> str:
         return ""
 
 
-def _run_tuxmake(build: Any, log: Path, label: str, timings: dict[str, float]) -> None:
-    with progress.phase(label, timings, key=label, ticker=lambda: _last_log_line(log), every=20):
+def _run_tuxmake(build: Any, log: Path, label: str, timings: dict[str, float], key: str) -> None:
+    with progress.phase(label, timings, key=key, ticker=lambda: _last_log_line(log), every=20):
         try:
             build.run()
         except Exception as exc:  # tuxmake raises its own exception types on setup problems
@@ -254,6 +300,10 @@ def build(req: BuildRequest) -> BuildResult:
         )
 
     root = artifacts_root()
+    rkey = request_key(tree.base_commit, series.hash, profile, fragments, toolchain)
+    hit = _cached(root, _read_index(root, rkey), timings, t0, "same inputs as an earlier build")
+    if hit:
+        return hit
     work = work_dir(tree.name, profile.name)
     with tree_lock(tree):
         with progress.phase("apply series", timings, key="apply"):
@@ -265,7 +315,7 @@ def build(req: BuildRequest) -> BuildResult:
         cfg_build = _tuxmake_build(
             tree, profile, fragments, build_dir, staging / "config", ["config"], req.jobs
         )
-        _run_tuxmake(cfg_build, staging / "config" / "build.log", "config", timings)
+        _run_tuxmake(cfg_build, staging / "config" / "build.log", "config", timings, "config")
         config_file = build_dir / ".config"
         if cfg_build.failed or not config_file.exists():
             raise BuildError(
@@ -280,19 +330,17 @@ def build(req: BuildRequest) -> BuildResult:
             tree.base_commit, series.hash, config_text, toolchain, profile.build.kernel_image
         )
         final = root / key
-        record = load_record(final)
-        if record and record.get("status") == "PASS":
+        hit = _cached(root, key, timings, t0, "same final config as an earlier build")
+        if hit:
             shutil.rmtree(staging, ignore_errors=True)
-            progress.say(f"cache hit {key}: nothing to compile")
-            record["cache_hit"] = True
-            record["durations_this_request"] = {**timings, "total": round(time.monotonic() - t0, 3)}
-            return BuildResult(record, final)
+            _write_index(root, rkey, key)
+            return hit
 
         out = staging / "out"
         kbuild = _tuxmake_build(
             tree, profile, fragments, build_dir, out, ["config", "kernel"], req.jobs
         )
-        _run_tuxmake(kbuild, out / "build.log", f"build {profile.name} kernel", timings)
+        _run_tuxmake(kbuild, out / "build.log", f"build {profile.name} kernel", timings, "kernel")
         meta = (
             json.loads((out / "metadata.json").read_text())
             if (out / "metadata.json").exists()
@@ -361,4 +409,5 @@ def build(req: BuildRequest) -> BuildResult:
             shutil.rmtree(final)  # an incomplete entry (no PASS record) from a killed run
         out.rename(final)
         shutil.rmtree(staging, ignore_errors=True)
+        _write_index(root, rkey, key)
         return BuildResult(record, final)

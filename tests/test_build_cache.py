@@ -53,3 +53,21 @@ def test_unknown_fragment_fails_before_work() -> None:
 
     with pytest.raises(UserError, match="no-such"):
         plan(BuildRequest(tree="debian-6.1", arch="x86_64", fragments=["no-such"]))
+
+
+def test_request_key_covers_fragments_and_series(tmp_path) -> None:
+    from orchestrator.build import request_key
+    from orchestrator.kconfig import Fragment
+    from orchestrator.profiles import load_profile
+
+    frag = tmp_path / "f.config"
+    frag.write_text("CONFIG_A=y\n")
+    prof = load_profile("arm64")
+    k = request_key("c0ffee", "none", prof, [Fragment("f", frag)], "gcc 12")
+    assert k == request_key("c0ffee", "none", prof, [Fragment("f", frag)], "gcc 12")
+    assert k != request_key("c0ffee", "abcd", prof, [Fragment("f", frag)], "gcc 12")
+    assert k != request_key(
+        "c0ffee", "none", load_profile("x86_64"), [Fragment("f", frag)], "gcc 12"
+    )
+    frag.write_text("CONFIG_A=n\n")  # same file, new content: a new request
+    assert k != request_key("c0ffee", "none", prof, [Fragment("f", frag)], "gcc 12")
