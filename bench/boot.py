@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator import guest_protocol as gp  # noqa: E402
-from orchestrator import progress  # noqa: E402
-from orchestrator.boot import BootRequest, boot  # noqa: E402
-from orchestrator.build import BuildRequest, build  # noqa: E402
+from orchestrator import guest_protocol as gp
+from orchestrator import progress
+from orchestrator.boot import BootRequest, boot
+from orchestrator.build import BuildRequest, build
 
 
 def raw_boot(argv: list[str]) -> tuple[float, float]:

@@ -99,11 +99,20 @@ class ConsoleSession:
             self.argv[0], self.argv[1:], echo=False, timeout=None, dimensions=(50, 250)
         )
         tty.setraw(child.child_fd)  # no \n -> \r\n games: console.log gets QEMU's bytes
+        # pexpect sleeps 0.1 s twice in close() by default; QEMU has exited by then.
+        child.delayafterclose = child.ptyproc.delayafterclose = 0.0
+        child.delayafterterminate = child.ptyproc.delayafterterminate = 0.0
         return child
 
-    def _kill(self) -> None:
+    def _kill(self, grace: float = 0.0) -> None:
+        """Stop QEMU: after `grace` s of waiting for it to exit on its own, SIGTERM, SIGKILL."""
         child = self._child
-        if child is None or not child.isalive():
+        if child is None:
+            return
+        deadline = time.monotonic() + grace
+        while child.isalive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not child.isalive():
             return
         try:
             os.killpg(child.pid, signal.SIGTERM)
@@ -217,13 +226,16 @@ class ConsoleSession:
                 self._log, self._timing = log, timing
                 timing.write("seconds\tbyte_offset\n")
                 self._child = self._spawn()
+                eof = False
                 try:
-                    self._loop()
+                    eof = self._loop()
                 except Interrupted as exc:
                     self.outcome.killed = f"interrupted by {exc}"
                     raise
                 finally:
-                    self._kill()
+                    # At EOF QEMU is exiting by itself: give it time, so a clean power-off
+                    # is not recorded as "killed by SIGTERM".
+                    self._kill(grace=10.0 if eof else 0.0)
                     if self._partial:
                         self._consume(b"\n")  # keep an unterminated last line
                         self.outcome.bytes -= 1
@@ -233,7 +245,8 @@ class ConsoleSession:
                 signal.signal(s, h)
         return self.outcome
 
-    def _loop(self) -> None:
+    def _loop(self) -> bool:
+        """Read until EOF (True) or until kto stops a stuck guest (False)."""
         assert self._child is not None
         while True:
             try:
@@ -247,10 +260,10 @@ class ConsoleSession:
                     )
                     self._capture_evidence()
                     self.outcome.killed = reason
-                    return
+                    return False
                 continue
             except pexpect.EOF:
-                return
+                return True
             self._consume(data)
 
     def _finish(self) -> None:
