@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, atomic, initramfs, progress
+from . import __version__, atomic, guestssh, initramfs, progress
 from .accel import choose_accel
 from .console import ConsoleOutcome, ConsoleSession, Timeouts
-from .errors import UserError
+from .errors import KtoError, UserError
+from .guest_protocol import BOOT_OK, HOLD_RELEASE, POWEROFF, TEST_END_RE
 from .parser import ConsoleParser
 from .proc import require_tool, run
 from .profiles import ArchProfile, load_profile
@@ -35,6 +36,10 @@ class BootRequest:
     patterns: list[str] = field(default_factory=list)  # custom finding patterns
     echo: bool = False
     build_record: dict[str, Any] | None = None
+    network: bool = False  # user networking + the guest's sshd on a loopback port
+    ssh_commands: list[str] = field(default_factory=list)  # run over SSH after the test
+    fetch: list[str] = field(default_factory=list)  # guest files copied to <job>/files/
+    ssh_port: int | None = None  # chosen by guest_argv when network is on
 
 
 @dataclass
@@ -104,7 +109,7 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
     qversion = qemu_version(profile)
 
     with progress.phase("initramfs", timings, key="initramfs"):
-        argv = guest_argv(req, profile, kernel, choice.accel, outdir / "initrd.img")
+        argv = guest_argv(req, profile, kernel, choice.accel, outdir / "initrd.img", outdir)
     factor = profile.qemu.timeout_scale
     timeouts = (req.timeouts or default_timeouts(req.test)).scaled(factor)
 
@@ -131,7 +136,15 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
     }
     atomic.write_json(outdir / "job.json", {**record, "status": "RUNNING"})
     progress.say(f"boot {profile.name}: {reproducer(argv)}")
-    session = ConsoleSession(argv, outdir, timeouts, on_line=on_line, echo=req.echo)
+    host_work = HostWork(req, outdir)
+    session = ConsoleSession(
+        argv,
+        outdir,
+        timeouts,
+        on_line=on_line,
+        echo=req.echo,
+        on_test_end=host_work if host_work.wanted else None,
+    )
     try:
         with progress.phase(
             f"boot {profile.name} + {record['test']}",
@@ -145,7 +158,17 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
         findings = [f.to_dict() for f in parser.findings]
         atomic.write_json(outdir / "findings.json", {"findings": findings})
         outcome = session.outcome
-        verdict = judge(outcome, findings)
+        status = read_status_channel(outdir / STATUS_FILE) if profile.qemu.status_serial else None
+        if status and status.get("test_rc") is not None:
+            if outcome.test_rc is None:
+                outcome.test_rc = status["test_rc"]  # the console marker was lost or mangled
+            elif outcome.test_rc != status["test_rc"]:
+                status["disagrees_with_console"] = outcome.test_rc
+                outcome.test_rc = status["test_rc"]
+        verdict = judge(outcome, findings, infra_error=host_work.error)
+        if req.network:
+            record["network"] = {"ssh_port": req.ssh_port, **host_work.summary()}
+        record["status_channel"] = status
         record.update(
             {
                 "status": str(verdict.status),
@@ -159,15 +182,27 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
 
 
 def guest_argv(
-    req: BootRequest, profile: ArchProfile, kernel: Path, accel: str, initrd_path: Path
+    req: BootRequest,
+    profile: ArchProfile,
+    kernel: Path,
+    accel: str,
+    initrd_path: Path,
+    outdir: Path | None = None,
 ) -> list[str]:
     """The initramfs for this job (cached base + job archive) and the QEMU argv to boot it."""
-    base = initramfs.build_base_initramfs(profile)
+    base = initramfs.build_base_initramfs(profile, sshd=req.network)
+    pub = None
+    if req.network:
+        _, pub = guestssh.ensure_client_key()
+        req.ssh_port = req.ssh_port or guestssh.free_loopback_port()
     job = initramfs.job_archive(
         "command" if req.command or req.shell else req.test,
         command=req.command,
         shell=req.shell,
         args=req.args,
+        net=req.network,
+        hold=HOLD_SECONDS if (req.ssh_commands or req.fetch) else 0,
+        authorized_key=pub,
     )
     initrd = initramfs.initrd_for(profile, base, job, initrd_path)
     spec = BootSpec(
@@ -177,8 +212,69 @@ def guest_argv(
         memory=req.memory,
         accel=accel,
         append=list(req.append),
+        status_path=outdir / STATUS_FILE if outdir else None,
+        ssh_port=req.ssh_port if req.network else None,
     )
     return build_argv(profile, spec)
+
+
+STATUS_FILE = "status.log"
+HOLD_SECONDS = 300  # the guest waits this long at most for the host's SSH work
+
+
+def read_status_channel(path: Path) -> dict[str, Any] | None:
+    """What the guest wrote on its status channel: None if the channel never opened."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    status: dict[str, Any] = {
+        "lines": len(text.splitlines()),
+        "test_rc": None,
+        "boot_ok": BOOT_OK in text,
+        "poweroff": POWEROFF in text,
+    }
+    for m in TEST_END_RE.finditer(text):
+        status["test_rc"] = int(m.group(2))
+    return status
+
+
+class HostWork:
+    """SSH commands and file fetches done while the guest holds after its test."""
+
+    def __init__(self, req: BootRequest, outdir: Path) -> None:
+        self.req = req
+        self.outdir = outdir
+        self.wanted = req.network and bool(req.ssh_commands or req.fetch)
+        self.error: str | None = None
+        self.results: list[dict[str, Any]] = []
+        self.files: list[str] = []
+
+    def __call__(self, _test_rc: int) -> None:
+        assert self.req.ssh_port
+        ssh = guestssh.GuestSSH(self.req.ssh_port)
+        try:
+            ssh.connect(timeout=60)
+            for cmd in self.req.ssh_commands:
+                res = ssh.run(cmd)
+                self.results.append({"command": cmd, "status": res.status})
+                out = self.outdir / "ssh" / f"{len(self.results):02d}.out"
+                atomic.write_bytes(out, res.stdout + res.stderr)
+                progress.say(f"ssh: `{cmd}` -> status {res.status} ({out})")
+            for path in self.req.fetch:
+                dest = self.outdir / "files" / path.strip("/").replace("/", "__")
+                atomic.write_bytes(dest, ssh.fetch(path))
+                self.files.append(str(dest))
+                progress.say(f"ssh: fetched {path} -> {dest}")
+            ssh.run(f"touch {HOLD_RELEASE}")
+        except KtoError as exc:
+            self.error = f"SSH work failed: {exc.message}"
+            progress.say(self.error)
+        finally:
+            ssh.close()
+
+    def summary(self) -> dict[str, Any]:
+        return {"commands": self.results, "files": self.files, "error": self.error}
 
 
 def shell_argv(req: BootRequest) -> list[str]:

@@ -77,11 +77,13 @@ class ConsoleSession:
         timeouts: Timeouts,
         on_line: Callable[[str], None] | None = None,
         echo: bool = False,
+        on_test_end: Callable[[int], None] | None = None,
     ) -> None:
         self.argv = argv
         self.outdir = outdir
         self.timeouts = timeouts
         self.on_line = on_line
+        self.on_test_end = on_test_end  # host work while the guest waits (SSH), before poweroff
         self.echo = echo
         self.outcome = ConsoleOutcome()
         self._partial = b""
@@ -165,6 +167,9 @@ class ConsoleSession:
         elif m := gp.TEST_END_RE.search(line):
             o.test_rc = int(m.group(2))
             o.test_seconds = round(now - getattr(self, "_test_start", now), 3)
+            if self.on_test_end:
+                self.on_test_end(o.test_rc)
+                now = self._last_output = time.monotonic()
             self._phase_deadline = now + self.timeouts.poweroff
         elif gp.POWEROFF in line:
             o.poweroff_marker = True

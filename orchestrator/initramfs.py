@@ -28,20 +28,28 @@ from typing import Any
 
 import yaml
 
-from . import atomic, guest_protocol, progress
+from . import atomic, guest_protocol, guestsshd, progress
 from .errors import ConfigError, InfraError, MissingDependency, UserError
 from .locks import file_lock
 from .paths import cache_dir, guest_tests_dir
 from .proc import require_tool, run
-from .profiles import ArchProfile, known_arches
+from .profiles import ArchProfile
+from .workloads import (  # the test description (test.yaml) is owned by workloads.py
+    RESERVED_TESTS,
+    TEST_NAME_RE,
+    GuestTest,
+    list_tests,
+    load_test,
+    test_timeout,
+)
+
+__all__ = ["RESERVED_TESTS", "GuestTest", "list_tests", "load_test", "test_timeout"]
 
 # Bump when the archive layout changes, so old cached archives are not reused.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
 # Bump when the busybox cross-build steps change, so a cached busybox is rebuilt.
 BUSYBOX_RECIPE = "2"
 HELPER_CFLAGS = ("-static", "-O2", "-Wall")
-TEST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-RESERVED_TESTS = ("command", "boot")  # job names /init handles itself
 
 # --------------------------------------------------------------------------------------------
 # newc cpio writer
@@ -124,81 +132,6 @@ class Archive:
 
     def to_bytes(self) -> bytes:
         return newc(self._entries.values())
-
-
-# --------------------------------------------------------------------------------------------
-# guest tests (guest-tests/<name>/test.yaml)
-
-
-@dataclass(frozen=True)
-class GuestTest:
-    name: str
-    description: str
-    arches: tuple[str, ...]
-    timeout_s: int
-    dir: Path
-
-    def files(self) -> list[Path]:
-        """Files packed as they are (everything but hidden files and C sources), sorted."""
-        return sorted(
-            p
-            for p in self.dir.rglob("*")
-            if p.is_file()
-            and p.suffix != ".c"
-            and not any(part.startswith(".") for part in p.relative_to(self.dir).parts)
-        )
-
-    def helpers(self) -> list[Path]:
-        """C sources compiled into static helpers (top level of the test folder)."""
-        return sorted(self.dir.glob("*.c"))
-
-
-def _load_test_file(path: Path) -> GuestTest:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read test description: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping")
-    name = data.get("name")
-    if name != path.parent.name:
-        raise ConfigError(f"{path}: `name` is {name!r}, must match the folder name")
-    if not TEST_NAME_RE.match(name) or name in RESERVED_TESTS:
-        raise ConfigError(f"{path}: `name` {name!r} is reserved or not a plain word")
-    arches = data.get("arches")
-    if not isinstance(arches, list) or not arches:
-        raise ConfigError(f"{path}: `arches` must be a non-empty list")
-    unknown = sorted(set(map(str, arches)) - set(known_arches()))
-    if unknown:
-        raise ConfigError(f"{path}: `arches` has unknown arch(es) {', '.join(unknown)}")
-    timeout = data.get("timeout_s")
-    if not isinstance(timeout, int) or timeout < 1:
-        raise ConfigError(f"{path}: `timeout_s` must be a positive integer (seconds)")
-    extra = set(data) - {"name", "description", "arches", "timeout_s"}
-    if extra:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
-    return GuestTest(name, str(data.get("description", "")), tuple(arches), timeout, path.parent)
-
-
-def list_tests(arch: str | None = None) -> list[GuestTest]:
-    """Every folder of guest-tests/ with a test.yaml (that supports `arch`, if given)."""
-    tests = [_load_test_file(p) for p in sorted(guest_tests_dir().glob("*/test.yaml"))]
-    return [t for t in tests if arch is None or arch in t.arches]
-
-
-def load_test(name: str) -> GuestTest:
-    path = guest_tests_dir() / name / "test.yaml"
-    if not TEST_NAME_RE.match(name) or not path.is_file():
-        known = ", ".join(t.name for t in list_tests()) or "none"
-        raise UserError(f"unknown guest test {name!r}", hint=f"known tests: {known}")
-    return _load_test_file(path)
-
-
-def test_timeout(name: str) -> int | None:
-    """The test's own time limit in seconds (test.yaml `timeout_s`); None for command jobs."""
-    if name in RESERVED_TESTS:
-        return None
-    return load_test(name).timeout_s
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,7 +298,16 @@ def render_init() -> bytes:
     text = (init_dir() / "init").read_text()
     values = {
         name: getattr(guest_protocol, name)
-        for name in ("BOOT_OK", "TEST_START", "TEST_END", "POWEROFF", "JOB_FILE")
+        for name in (
+            "BOOT_OK",
+            "TEST_START",
+            "TEST_END",
+            "POWEROFF",
+            "JOB_FILE",
+            "STATUS_PORT",
+            "HOLD_RELEASE",
+            "NET_READY",
+        )
     }
     for name, value in values.items():
         if "'" in value:
@@ -412,7 +354,12 @@ def _mode(path: Path) -> int:
 
 
 def _cache_key(
-    profile: ArchProfile, busybox: bytes, init: bytes, tests: list[GuestTest], cc_version: str
+    profile: ArchProfile,
+    busybox: bytes,
+    init: bytes,
+    tests: list[GuestTest],
+    cc_version: str,
+    sshd: bytes = b"",
 ) -> str:
     h = hashlib.sha256()
 
@@ -421,7 +368,7 @@ def _cache_key(
             b = p.encode() if isinstance(p, str) else p
             h.update(b"%d:" % len(b) + b)
 
-    put(LAYOUT_VERSION, profile.name, profile.qemu.initrd_compression, busybox, init)
+    put(LAYOUT_VERSION, profile.name, profile.qemu.initrd_compression, busybox, init, sshd)
     for t in tests:
         put("test", t.name)
         for f in t.files():
@@ -431,8 +378,19 @@ def _cache_key(
     return h.hexdigest()[:16]
 
 
-def _archive(profile: ArchProfile, busybox: bytes, init: bytes, tests: list[GuestTest]) -> bytes:
+def _archive(
+    profile: ArchProfile, busybox: bytes, init: bytes, tests: list[GuestTest], sshd: bytes = b""
+) -> bytes:
     ar = Archive()
+    # root for dropbear (static glibc reads these files directly, no NSS modules needed)
+    ar.dir("etc")
+    ar.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+    ar.file("etc/group", b"root:x:0:\n")
+    ar.dir("root", 0o700)
+    ar.dir("root/.ssh", 0o700)
+    ar.dir("etc/dropbear", 0o700)
+    if sshd:
+        ar.file("usr/sbin/dropbear", sshd, 0o755)
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "root", "kto/tests"):
         ar.dir(d)
     ar.dir("tmp", 0o1777)
@@ -474,19 +432,23 @@ def initramfs_dir() -> Path:
     return cache_dir() / "initramfs"
 
 
-def build_base_initramfs(profile: ArchProfile, tests: Sequence[str] | None = None) -> Path:
-    """The cached base archive for the arch: busybox, /init, the tests and their helpers."""
+def build_base_initramfs(
+    profile: ArchProfile, tests: Sequence[str] | None = None, sshd: bool = False
+) -> Path:
+    """The cached base archive for the arch: busybox, /init, the tests and their helpers,
+    and dropbear when the guest is to be reached over SSH (`sshd`)."""
     chosen = _select_tests(profile.name, tests)
     busybox = busybox_for(profile).read_bytes()
     init = render_init()
     needs_cc = any(t.helpers() for t in chosen)
     cc_version = _compiler(profile)[1] if needs_cc else ""
-    key = _cache_key(profile, busybox, init, chosen, cc_version)
+    sshd_bin = guestsshd.dropbear_for(profile).read_bytes() if sshd else b""
+    key = _cache_key(profile, busybox, init, chosen, cc_version, sshd_bin)
     suffix = ".cpio.gz" if profile.qemu.initrd_compression == "gzip" else ".cpio"
     path = initramfs_dir() / f"{profile.name}-{key}{suffix}"
     if path.is_file():
         return path
-    data = compress(_archive(profile, busybox, init, chosen), profile.qemu.initrd_compression)
+    data = compress(_archive(profile, busybox, init, chosen, sshd), profile.qemu.initrd_compression)
     atomic.write_bytes(path, data)
     names = ", ".join(t.name for t in chosen) or "no tests"
     progress.say(f"initramfs {profile.name}: {path.name} ({len(data) // 1024} KiB; {names})")
@@ -504,7 +466,14 @@ def sh_quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
-def job_script(test: str, command: str | None = None, shell: bool = False, args: str = "") -> str:
+def job_script(
+    test: str,
+    command: str | None = None,
+    shell: bool = False,
+    args: str = "",
+    net: bool = False,
+    hold: int = 0,
+) -> str:
     if not TEST_NAME_RE.match(test):
         raise UserError(f"guest test name {test!r}: use letters, digits, '.', '_' or '-'")
     values = {
@@ -512,6 +481,8 @@ def job_script(test: str, command: str | None = None, shell: bool = False, args:
         "KTO_CMD": command or "",
         "KTO_SHELL": "1" if shell else "",
         "KTO_ARGS": args,
+        "KTO_NET": "1" if net else "",
+        "KTO_HOLD": str(hold) if hold else "",
     }
     assert tuple(values) == guest_protocol.JOB_VARS
     lines = ["# kto job, sourced by /init (written by orchestrator/initramfs.py)"]
@@ -520,11 +491,19 @@ def job_script(test: str, command: str | None = None, shell: bool = False, args:
 
 
 def job_archive(
-    test: str, command: str | None = None, shell: bool = False, args: str = ""
+    test: str,
+    command: str | None = None,
+    shell: bool = False,
+    args: str = "",
+    net: bool = False,
+    hold: int = 0,
+    authorized_key: str | None = None,
 ) -> bytes:
     """A small uncompressed newc archive holding the job file, appended to the base."""
     ar = Archive()
-    ar.file(guest_protocol.JOB_FILE, job_script(test, command, shell, args).encode())
+    ar.file(guest_protocol.JOB_FILE, job_script(test, command, shell, args, net, hold).encode())
+    if authorized_key:
+        ar.file("root/.ssh/authorized_keys", authorized_key.encode() + b"\n", 0o600)
     return ar.to_bytes()
 
 

@@ -25,6 +25,7 @@ class BuildProfile:
     kconfig_base: str
     fragments: tuple[str, ...]
     cc: str
+    network_fragments: tuple[str, ...]
     cc_package: str
 
 
@@ -40,6 +41,8 @@ class QemuProfile:
     memory: str
     cmdline: str
     initrd_compression: str
+    status_serial: str
+    nic: str
     timeout_scale: float
 
 
@@ -50,6 +53,8 @@ class ArchProfile:
     build: BuildProfile
     qemu: QemuProfile
     path: Path = field(compare=False)
+    # named fragment sets a test can ask for (`kconfig: [stress]` in test.yaml)
+    fragment_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def arch_dir() -> Path:
@@ -106,8 +111,16 @@ def load_profile_file(path: Path) -> ArchProfile:
     name = data.get("name")
     if name != path.stem:
         raise ConfigError(f"{path}: `name` is {name!r}, must match the file name {path.stem!r}")
+    sets = data.get("fragment_sets", {})
+    if not isinstance(sets, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in sets.values()
+    ):
+        raise ConfigError(
+            f"{path}: `fragment_sets` must map a set name to a list of fragment names"
+        )
     return ArchProfile(
         name=name,
+        fragment_sets={str(k): tuple(v) for k, v in sets.items()},
         description=str(data.get("description", "")),
         build=_section(data, "build", BuildProfile, path),
         qemu=_section(data, "qemu", QemuProfile, path),

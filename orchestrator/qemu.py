@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
+from .guest_protocol import STATUS_PORT
 from .profiles import ArchProfile
 
 
@@ -22,6 +23,8 @@ class BootSpec:
     memory: str | None = None
     accel: str = "tcg"  # already resolved: "kvm" | "tcg"
     append: list[str] = field(default_factory=list)
+    status_path: Path | None = None  # host file for the guest's status channel
+    ssh_port: int | None = None  # 127.0.0.1:PORT on the host forwards to the guest's sshd
     extra: list[str] = field(default_factory=list)
 
 
@@ -72,6 +75,23 @@ def build_argv(profile: ArchProfile, spec: BootSpec) -> list[str]:
         "-nographic",
         "-no-reboot",
     ]
+    if spec.status_path and q.status_serial:
+        argv += [
+            "-device",
+            f"{q.status_serial},id=ktoser",
+            "-chardev",
+            f"file,id=ktostatus,path={spec.status_path}",
+            "-device",
+            f"virtserialport,bus=ktoser.0,chardev=ktostatus,name={STATUS_PORT}",
+        ]
+    if spec.ssh_port:
+        # User networking; the only way in is a forward bound to the host's loopback.
+        argv += [
+            "-netdev",
+            f"user,id=ktonet,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
+            "-device",
+            f"{q.nic},netdev=ktonet",
+        ]
     argv += spec.extra
     return argv
 

@@ -57,7 +57,9 @@ def _qemu_death(o: ConsoleOutcome) -> str | None:
     return None
 
 
-def judge(o: ConsoleOutcome, findings: list[dict[str, Any]]) -> Verdict:
+def judge(
+    o: ConsoleOutcome, findings: list[dict[str, Any]], infra_error: str | None = None
+) -> Verdict:
     if findings:
         first = findings[0]
         extra = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
@@ -80,6 +82,8 @@ def judge(o: ConsoleOutcome, findings: list[dict[str, Any]]) -> Verdict:
             Status.ERROR,
             f"{o.killed}; the kernel did not answer SysRq (no evidence of a kernel bug)",
         )
+    if infra_error:
+        return Verdict(Status.ERROR, infra_error)
     death = _qemu_death(o)
     if death and o.test_rc is None:
         return Verdict(Status.ERROR, death)

@@ -50,3 +50,12 @@ if ! ls "$srcdir"/busybox_*.dsc >/dev/null 2>&1; then
   (cd "$srcdir" && apt-get source --download-only -qq busybox)
   echo "setup: fetched $(ls "$srcdir"/busybox_*.dsc)"
 fi
+
+# The guest's sshd for `kto boot --network`: kto cross-builds a static dropbear per arch from
+# Debian's source package on first use; setup only fetches the source.
+dbdir="$kto_cache/dropbear/src"
+if ! ls "$dbdir"/dropbear_*.dsc >/dev/null 2>&1; then
+  mkdir -p "$dbdir"
+  (cd "$dbdir" && apt-get source --download-only -qq dropbear 2>&1 | grep -v "unsandboxed" || true)
+  echo "setup: fetched $(ls "$dbdir"/dropbear_*.dsc)"
+fi

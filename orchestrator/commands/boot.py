@@ -10,6 +10,8 @@ from pathlib import Path
 from .. import progress
 from ..boot import BootRequest, boot, shell_argv
 from ..console import Timeouts
+from ..errors import UserError
+from ..guestssh import ensure_client_key
 from ..profiles import known_arches
 from ..rundir import new_run_dir
 
@@ -69,6 +71,27 @@ def add_boot_options(p: argparse.ArgumentParser, with_arch: bool = True) -> None
         metavar="REGEX",
         help="extra console pattern reported as a finding (repeatable)",
     )
+    p.add_argument(
+        "--network",
+        action="store_true",
+        help="QEMU user networking with the guest's sshd on a loopback-only port "
+        "(kto run/boot add the arch's net fragment to the build)",
+    )
+    p.add_argument(
+        "--ssh",
+        dest="ssh_commands",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="with --network: run CMD in the guest over SSH after the test (output in <job>/ssh/)",
+    )
+    p.add_argument(
+        "--fetch",
+        action="append",
+        default=[],
+        metavar="GUEST_PATH",
+        help="with --network: copy a guest file to <job>/files/ after the test",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="echo the guest console")
 
 
@@ -86,7 +109,12 @@ def boot_request(args: argparse.Namespace, kernel: Path) -> BootRequest:
         append=list(args.append),
         patterns=list(args.pattern),
         echo=args.verbose,
+        network=args.network,
+        ssh_commands=list(args.ssh_commands),
+        fetch=list(args.fetch),
     )
+    if (req.ssh_commands or req.fetch) and not req.network:
+        raise UserError("--ssh and --fetch need --network")
     if args.timeout:
         timeouts.test = args.timeout
         req.timeouts = timeouts
@@ -130,20 +158,28 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def default_kernel(arch: str) -> Path:
+def default_kernel(arch: str, network: bool = False) -> Path:
     from ..build import BuildRequest, build
+    from ..profiles import load_profile
     from ..trees import load_tree_specs
 
     _, tree = load_tree_specs()
-    return build(BuildRequest(tree=tree, arch=arch)).dir
+    frags = list(load_profile(arch).build.network_fragments) if network else []
+    return build(BuildRequest(tree=tree, arch=arch, fragments=frags)).dir
 
 
 def run(args: argparse.Namespace) -> int:
-    kernel = args.kernel or default_kernel(args.arch)
+    kernel = args.kernel or default_kernel(args.arch, args.network)
     req = boot_request(args, kernel)
     if args.shell:
         argv = shell_argv(req)
         progress.say(f"interactive console: {shlex.join(argv)}")
+        if req.network:
+            key, _ = ensure_client_key()
+            progress.say(
+                f"ssh: ssh -p {req.ssh_port} -i {key} -o StrictHostKeyChecking=no "
+                "-o UserKnownHostsFile=/dev/null root@127.0.0.1"
+            )
         progress.say("QEMU keys: Ctrl-A x quits, Ctrl-A c toggles the monitor")
         os.execvp(argv[0], argv)
     outdir = (

@@ -25,7 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    built = build(request_from_args(args))
+    breq = request_from_args(args)
+    if args.network:
+        from ..profiles import load_profile
+
+        breq.fragments += list(load_profile(args.arch).build.network_fragments)
+    built = build(breq)
     progress.say(f"kernel: {built.kernel}")
     req = boot_request(args, built.dir)
     req.build_record = built.record
