@@ -134,3 +134,45 @@ def test_verdicts(outcome: ConsoleOutcome, findings: list, status: Status, why: 
 def test_infra_errors_are_never_fail() -> None:
     v = judge(ConsoleOutcome(boot_ok=True, qemu_exit=1, last_lines=["x"]), [])
     assert v.status is Status.ERROR and v.status.exit_code == 3
+
+
+def test_status_channel_and_network_devices() -> None:
+    spec = BootSpec(K, INITRD, status_path=Path("/r/status.log"), ssh_port=2222)
+    argv = build_argv(load_profile("x86_64"), spec)
+    joined = " ".join(argv)
+    assert "-device virtio-serial-pci,id=ktoser" in joined
+    assert "file,id=ktostatus,path=/r/status.log" in joined
+    assert "name=kto.status" in joined
+    assert "hostfwd=tcp:127.0.0.1:2222-:22" in joined  # loopback only
+    assert "-device virtio-net-pci,netdev=ktonet" in joined
+    arm = " ".join(build_argv(load_profile("arm64"), spec))
+    assert "virtio-serial-device" in arm and "virtio-net-device" in arm
+    sparc = " ".join(
+        build_argv(
+            load_profile("sparc64"),
+            BootSpec(K, INITRD, smp=1, status_path=Path("/r/s"), ssh_port=2222),
+        )
+    )
+    assert "virtserialport" not in sparc  # no virtio on sun4u: console markers only
+    assert "sunhme,netdev=ktonet" in sparc
+    plain = " ".join(build_argv(load_profile("x86_64"), BootSpec(K, INITRD)))
+    assert "netdev" not in plain and "virtserialport" not in plain
+
+
+def test_status_channel_overrides_a_lost_console_marker(tmp_path: Path) -> None:
+    from orchestrator.boot import read_status_channel
+
+    assert read_status_channel(tmp_path / "none.log") is None
+    log = tmp_path / "status.log"
+    log.write_text("<<KTO>> boot-ok\n<<KTO>> test-start x\n<<KTO>> test-end x rc=4\n")
+    st = read_status_channel(log)
+    assert st is not None and st["test_rc"] == 4 and st["boot_ok"] and not st["poweroff"]
+
+
+def test_ssh_failure_is_an_infra_error() -> None:
+    v = judge(
+        ConsoleOutcome(boot_ok=True, test_rc=0, qemu_exit=0),
+        [],
+        infra_error="SSH work failed: refused",
+    )
+    assert v.status is Status.ERROR and "SSH" in v.reason
