@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, atomic, guestssh, initramfs, progress
+from . import __version__, atomic, guestssh, initramfs, progress, workloads
 from .accel import choose_accel
 from .console import ConsoleOutcome, ConsoleSession, Timeouts
 from .errors import KtoError, UserError
@@ -36,6 +36,8 @@ class BootRequest:
     patterns: list[str] = field(default_factory=list)  # custom finding patterns
     echo: bool = False
     build_record: dict[str, Any] | None = None
+    duration: int | None = None  # workload duration (s); None: the test's default
+    test_args: dict[str, str] = field(default_factory=dict)  # run.sh key=value overrides
     network: bool = False  # user networking + the guest's sshd on a loopback port
     ssh_commands: list[str] = field(default_factory=list)  # run over SSH after the test
     fetch: list[str] = field(default_factory=list)  # guest files copied to <job>/files/
@@ -92,11 +94,51 @@ def resolve_kernel(path: Path, profile: ArchProfile) -> tuple[Path, dict[str, An
     return path, None
 
 
-def default_timeouts(test: str) -> Timeouts:
+def default_timeouts(test: str, plan: workloads.WorkloadPlan | None = None) -> Timeouts:
     t = Timeouts()
-    if test not in ("command", "boot"):
+    if plan:
+        t.test = float(plan.time_limit)
+    elif test not in ("command", "boot"):
         t.test = float(initramfs.test_timeout(test) or t.test)
     return t
+
+
+def workload_plan(
+    req: BootRequest, arch: str, accel: str, kernel: Path, build_record: dict[str, Any] | None
+) -> workloads.WorkloadPlan | None:
+    """The test's kernel parameters, run.sh arguments, duration and time limit."""
+    if req.command or req.shell or req.test in initramfs.RESERVED_TESTS:
+        return None
+    config = kernel.parent / "config"
+    plan = workloads.plan(
+        initramfs.load_test(req.test),
+        arch,
+        accel,
+        duration=req.duration,
+        arg_overrides=req.test_args,
+        build_record=build_record,
+        config_text=config.read_text() if config.is_file() else None,
+    )
+    req.append = [*plan.cmdline, *req.append]  # --append comes last: it wins
+    req.args = " ".join(a for a in (plan.args, req.args) if a)
+    req.patterns = [*req.patterns, *plan.test.criteria.forbidden]
+    return plan
+
+
+def skipped(req: BootRequest, outdir: Path, reason: str) -> BootResult:
+    """A test that cannot run on this arch: a SKIP record, nothing built or booted."""
+    verdict = Verdict(Status.SKIP, reason)
+    record: dict[str, Any] = {
+        "kto_version": __version__,
+        "kind": "boot",
+        "arch": req.arch,
+        "test": req.test,
+        "status": str(verdict.status),
+        "verdict": verdict.to_dict(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic.write_json(outdir / "job.json", record)
+    return BootResult(verdict, ConsoleOutcome(), outdir, record)
 
 
 def boot(req: BootRequest, outdir: Path) -> BootResult:
@@ -108,14 +150,17 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
     progress.say(f"accelerator: {choice.accel} ({choice.reason})")
     qversion = qemu_version(profile)
 
+    plan = workload_plan(req, profile.name, choice.accel, kernel, build_record)
     with progress.phase("initramfs", timings, key="initramfs"):
         argv = guest_argv(req, profile, kernel, choice.accel, outdir / "initrd.img", outdir)
     factor = profile.qemu.timeout_scale
-    timeouts = (req.timeouts or default_timeouts(req.test)).scaled(factor)
+    timeouts = (req.timeouts or default_timeouts(req.test, plan)).scaled(factor)
 
     parser = ConsoleParser(req.patterns)
 
     def on_line(line: str) -> None:
+        if plan:
+            plan.monitor.feed(line)
         for f in parser.feed(line):
             progress.say(f"finding: {f.title} (console line {f.first_line})")
 
@@ -132,6 +177,7 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
         "accel": choice.to_dict(),
         "qemu": {"version": qversion, "argv": argv, "reproducer": reproducer(argv)},
         "timeouts": timeouts.__dict__,
+        "workload": plan.record() if plan else None,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     atomic.write_json(outdir / "job.json", {**record, "status": "RUNNING"})
@@ -166,6 +212,9 @@ def boot(req: BootRequest, outdir: Path) -> BootResult:
                 status["disagrees_with_console"] = outcome.test_rc
                 outcome.test_rc = status["test_rc"]
         verdict = judge(outcome, findings, infra_error=host_work.error)
+        if plan:
+            verdict = workloads.evaluate(plan.test, verdict, outcome, plan.monitor)
+            record["metrics"] = plan.monitor.metrics()
         if req.network:
             record["network"] = {"ssh_port": req.ssh_port, **host_work.summary()}
         record["status_channel"] = status

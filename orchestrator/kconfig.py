@@ -131,3 +131,31 @@ def verify(fragments: list[Fragment], config_text: str, config_path: Path) -> No
         hint="the option has unmet dependencies or no longer exists in this tree: add its "
         "dependencies to the fragment (see the option's `depends on` in Kconfig) or drop it",
     )
+
+
+def fragment_cmdline_defaults() -> dict[str, dict[str, str]]:
+    """configs/kconfig/cmdline.yaml: kernel parameters every boot of a kernel built with the
+    fragment gets (unless the test sets the same parameter), e.g. rcutorture off."""
+    import yaml
+
+    from .errors import ConfigError
+
+    path = fragments_dir() / "cmdline.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fragment name -> parameters")
+    out: dict[str, dict[str, str]] = {}
+    for frag, params in data.items():
+        if frag not in known_fragments():
+            raise ConfigError(f"{path}: `{frag}` is not a fragment in {fragments_dir()}")
+        if not isinstance(params, dict) or not all(
+            isinstance(v, str | int) and " " not in str(v) for v in params.values()
+        ):
+            raise ConfigError(f"{path}: `{frag}` must map parameter names to one-word values")
+        out[str(frag)] = {str(k): str(v) for k, v in params.items()}
+    return out

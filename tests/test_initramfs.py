@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import guest_protocol, initramfs
+from orchestrator import guest_protocol, initramfs, workloads
 from orchestrator.errors import ConfigError, MissingDependency, UserError
 from orchestrator.paths import cache_dir, guest_tests_dir
 from orchestrator.profiles import load_profile
@@ -233,6 +233,7 @@ def _fake_guest_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "guest-tests"
     shutil.copytree(guest_tests_dir() / "init", root / "init")
     monkeypatch.setattr(initramfs, "guest_tests_dir", lambda: root)
+    monkeypatch.setattr(workloads, "guest_tests_dir", lambda: root)
     initramfs._busybox_sources.cache_clear()
     return root
 

@@ -8,10 +8,11 @@ import shlex
 from pathlib import Path
 
 from .. import progress
-from ..boot import BootRequest, boot, shell_argv
+from ..boot import BootRequest, boot, shell_argv, skipped
 from ..console import Timeouts
 from ..errors import UserError
 from ..guestssh import ensure_client_key
+from ..initramfs import RESERVED_TESTS, load_test
 from ..profiles import known_arches
 from ..rundir import new_run_dir
 
@@ -92,6 +93,21 @@ def add_boot_options(p: argparse.ArgumentParser, with_arch: bool = True) -> None
         metavar="GUEST_PATH",
         help="with --network: copy a guest file to <job>/files/ after the test",
     )
+    p.add_argument(
+        "--duration",
+        type=int,
+        metavar="S",
+        help="workload duration in seconds (default: the test's duration_s for the arch)",
+    )
+    p.add_argument(
+        "--arg",
+        dest="test_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a run.sh argument of the test, e.g. --arg seed=1234 to replay a hotplug run "
+        "(repeatable; overrides test.yaml `args`)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="echo the guest console")
 
 
@@ -109,6 +125,8 @@ def boot_request(args: argparse.Namespace, kernel: Path) -> BootRequest:
         append=list(args.append),
         patterns=list(args.pattern),
         echo=args.verbose,
+        duration=args.duration,
+        test_args=_test_args(args.test_args),
         network=args.network,
         ssh_commands=list(args.ssh_commands),
         fetch=list(args.fetch),
@@ -125,6 +143,38 @@ def boot_request(args: argparse.Namespace, kernel: Path) -> BootRequest:
         t.boot, t.silence = timeouts.boot, timeouts.silence
         req.timeouts = t
     return req
+
+
+def _test_args(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--arg {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def test_skip(args: argparse.Namespace, run_kind: str) -> int | None:
+    """A test that cannot run on --arch is a SKIP (exit 0), decided before any build."""
+    if args.guest_command or args.test in RESERVED_TESTS:
+        return None
+    reason = load_test(args.test).skip_reason(args.arch)
+    if reason is None:
+        return None
+    req = boot_request(args, Path("-"))
+    result = skipped(
+        req, new_run_dir(f"{run_kind}-{args.arch}") / f"{args.arch}-{args.test}", reason
+    )
+    print_result(result, f"{args.arch} {args.test}")
+    return result.exit_code
+
+
+def test_fragments(args: argparse.Namespace) -> list[str]:
+    """Kconfig fragments the test needs on --arch (test.yaml `kconfig`)."""
+    if args.guest_command or args.test in RESERVED_TESTS:
+        return []
+    return load_test(args.test).fragments_for(args.arch)
 
 
 def print_result(result, label: str) -> None:
@@ -158,18 +208,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def default_kernel(arch: str, network: bool = False) -> Path:
+def default_kernel(arch: str, network: bool = False, extra: list[str] | None = None) -> Path:
     from ..build import BuildRequest, build
     from ..profiles import load_profile
     from ..trees import load_tree_specs
 
     _, tree = load_tree_specs()
     frags = list(load_profile(arch).build.network_fragments) if network else []
+    frags += [f for f in extra or [] if f not in frags]
     return build(BuildRequest(tree=tree, arch=arch, fragments=frags)).dir
 
 
 def run(args: argparse.Namespace) -> int:
-    kernel = args.kernel or default_kernel(args.arch, args.network)
+    if (code := test_skip(args, "boot")) is not None:
+        return code
+    kernel = args.kernel or default_kernel(args.arch, args.network, test_fragments(args))
     req = boot_request(args, kernel)
     if args.shell:
         argv = shell_argv(req)
