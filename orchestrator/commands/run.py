@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .. import progress, runrecord
+from .. import progress
 from ..boot import boot
 from ..build import build
-from ..reporting import effective_exit, finish_run
 from ..rundir import new_run_dir
 from .boot import add_boot_options, boot_request, print_result, test_fragments, test_skip
 from .build import add_build_options, request_from_args
@@ -39,16 +38,6 @@ def run(args: argparse.Namespace) -> int:
     req = boot_request(args, built.dir)
     req.build_record = built.record
     run_dir = new_run_dir(f"run-{args.arch}")
-    job_dir = run_dir / f"{args.arch}-{req.test if not req.command else 'command'}"
-    timings = runrecord.start_inputs(run_dir, built.record, args.arch, [req.test])
-    runrecord.copy_build_log(built.dir, job_dir)
-    status = "interrupted"
-    try:
-        result = boot(req, job_dir)
-        status = "finished"
-    finally:
-        # Reports even after Ctrl-C or a crash: they mark the unfinished job.
-        timings["boot"] = runrecord.job_seconds(job_dir)
-        report = finish_run(run_dir, timings, status)
+    result = boot(req, run_dir / f"{args.arch}-{req.test if not req.command else 'command'}")
     print_result(result, f"{args.arch} {result.record['test']}")
-    return effective_exit(result, report)
+    return result.exit_code
