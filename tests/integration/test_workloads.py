@@ -1,0 +1,90 @@
+"""Real runs of the guest workloads under TCG (short durations), and the broken kernel.
+
+Each test runs `kto run --test NAME` (the stress kernel of the arch is a cache hit after the
+first build) and checks the verdict, the metrics in job.json and, for the broken kernel
+(kernels/series/broken-offline-warn), the finding's title.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .kto_cli import REPO, kto
+
+pytestmark = pytest.mark.integration
+
+BROKEN = str(REPO / "kernels" / "series" / "broken-offline-warn")
+
+
+def _run(arch: str, test: str, *extra: str) -> tuple[int, dict[str, Any], str]:
+    res = kto("run", "--arch", arch, "--test", test, *extra)
+    line = next((ln for ln in res.stdout.splitlines() if ln.strip().startswith("record:")), None)
+    assert line, f"no record line (exit {res.returncode}):\n{res.stdout}\n{res.stderr[-3000:]}"
+    job = json.loads(Path(line.split(":", 1)[1].strip()).read_text())
+    return res.returncode, job, res.stdout + res.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("arch", "duration"), [("x86_64", "20"), ("arm64", "20"), ("sparc64", "15")]
+)
+def test_rcutorture_passes_on_every_arch(arch: str, duration: str) -> None:
+    smp = ["--smp", "1"] if arch == "sparc64" else []
+    rc, job, out = _run(arch, "rcutorture", "--duration", duration, *smp)
+    assert rc == 0 and job["status"] == "PASS", out
+    m = job["metrics"]["rcutorture"]
+    assert m["end"] == "SUCCESS" and m["grace_periods"] > 0
+    assert f"rcutorture.shutdown_secs={duration}" in job["workload"]["cmdline"]
+
+
+def test_rcutorture_onoff_x86_64_offlines_cpus() -> None:
+    rc, job, out = _run("x86_64", "rcutorture-onoff", "--duration", "25")
+    assert rc == 0 and job["status"] == "PASS", out
+    onoff = job["metrics"]["rcutorture"]["onoff"]
+    assert onoff["offline_successes"] > 0
+    assert onoff["offline_successes"] == onoff["offline_attempts"]
+
+
+def test_hotplug_x86_64_replays_from_the_seed() -> None:
+    rc, job, out = _run(
+        "x86_64", "hotplug", "--duration", "10", "--arg", "seed=4242", "--arg", "mode=random"
+    )
+    assert rc == 0 and job["status"] == "PASS", out
+    hp = job["metrics"]["hotplug"]
+    assert hp["seed"] == 4242 and hp["cycles"] > 10 and hp["online_failures"] == 0
+    assert "rcutorture.torture_type=none" in job["workload"]["cmdline"]
+
+
+def test_hotplug_is_skip_on_sparc64_without_booting() -> None:
+    rc, job, out = _run("sparc64", "hotplug")
+    assert rc == 0 and job["status"] == "SKIP", out
+    assert "one CPU" in job["verdict"]["reason"]
+    assert "qemu" not in job
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_kvm_mmu_notifier_storm(arch: str) -> None:
+    rc, job, out = _run(arch, "kvm-mmu-notifier", "--duration", "10")
+    assert rc == 0 and job["status"] == "PASS", out
+    kvm = job["metrics"]["kvm-mmu-notifier"]
+    assert kvm["status"] == "PASS" and kvm["iterations"] > 10 and kvm["exits"] > kvm["iterations"]
+
+
+def test_mm_churn_and_composed_stress_x86_64() -> None:
+    rc, job, out = _run("x86_64", "stress-mm", "--duration", "15")
+    assert rc == 0 and job["status"] == "PASS", out
+    for name in ("hotplug", "kvm-mmu-notifier", "mm-churn"):
+        assert job["metrics"][name]["status"] == "PASS", name
+    rc, job, out = _run("sparc64", "mm-churn", "--duration", "10", "--smp", "1")
+    assert rc == 0 and job["status"] == "PASS", out
+    assert job["metrics"]["mm-churn"]["forks"] > 0 and "hotplug" not in job["metrics"]
+
+
+@pytest.mark.parametrize(("test", "duration"), [("hotplug", "10"), ("rcutorture-onoff", "20")])
+def test_broken_kernel_fails_with_the_right_title(test: str, duration: str) -> None:
+    rc, job, out = _run("x86_64", test, "--duration", duration, "--patches", BROKEN)
+    assert rc == 1 and job["status"] == "FAIL", out
+    assert job["verdict"]["title"] == "WARNING in takedown_cpu", out
