@@ -299,7 +299,8 @@ class HostWork:
         self.results: list[dict[str, Any]] = []
         self.files: list[str] = []
 
-    def __call__(self, _test_rc: int) -> None:
+    def __call__(self, _test_rc: int) -> bool:
+        """Do the SSH work; False tells the console session to stop the guest."""
         assert self.req.ssh_port
         ssh = guestssh.GuestSSH(self.req.ssh_port)
         try:
@@ -321,6 +322,7 @@ class HostWork:
             progress.say(self.error)
         finally:
             ssh.close()
+        return self.error is None
 
     def summary(self) -> dict[str, Any]:
         return {"commands": self.results, "files": self.files, "error": self.error}

@@ -54,6 +54,7 @@ class ConsoleOutcome:
     qemu_exit: int | None = None
     qemu_signal: int | None = None
     killed: str | None = None  # why kto killed the guest (a timeout, an interrupt)
+    stopped: str | None = None  # kto stopped a healthy guest (its own work failed)
     sysrq_sent: bool = False
     sysrq_answered: bool = False
     last_lines: list[str] = field(default_factory=list)
@@ -77,7 +78,7 @@ class ConsoleSession:
         timeouts: Timeouts,
         on_line: Callable[[str], None] | None = None,
         echo: bool = False,
-        on_test_end: Callable[[int], None] | None = None,
+        on_test_end: Callable[[int], bool] | None = None,
     ) -> None:
         self.argv = argv
         self.outdir = outdir
@@ -94,6 +95,7 @@ class ConsoleSession:
         self._log: BinaryIO | None = None
         self._timing: Any = None
         self._child: pexpect.spawn | None = None
+        self._stop: str | None = None  # set when kto must stop the guest without a hang
 
     # -- process ---------------------------------------------------------------------------
     def _spawn(self) -> pexpect.spawn:
@@ -168,7 +170,8 @@ class ConsoleSession:
             o.test_rc = int(m.group(2))
             o.test_seconds = round(now - getattr(self, "_test_start", now), 3)
             if self.on_test_end:
-                self.on_test_end(o.test_rc)
+                if not self.on_test_end(o.test_rc):
+                    self._stop = "the host's work after the test failed"
                 now = self._last_output = time.monotonic()
             self._phase_deadline = now + self.timeouts.poweroff
         elif gp.POWEROFF in line:
@@ -270,6 +273,9 @@ class ConsoleSession:
             except pexpect.EOF:
                 return True
             self._consume(data)
+            if self._stop:
+                self.outcome.stopped = self._stop
+                return False
 
     def _finish(self) -> None:
         child = self._child

@@ -7,6 +7,7 @@ guest's /root/.ssh/authorized_keys by the job archive.
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from pathlib import Path
 from . import atomic
 from .errors import InfraError
 from .paths import cache_dir
+
+# paramiko logs connection attempts to a guest that is still booting as tracebacks; kto
+# reports the outcome itself.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 def client_key_path() -> Path:

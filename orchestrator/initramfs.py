@@ -448,7 +448,9 @@ def build_base_initramfs(
     path = initramfs_dir() / f"{profile.name}-{key}{suffix}"
     if path.is_file():
         return path
-    data = compress(_archive(profile, busybox, init, chosen, sshd), profile.qemu.initrd_compression)
+    data = compress(
+        _archive(profile, busybox, init, chosen, sshd_bin), profile.qemu.initrd_compression
+    )
     atomic.write_bytes(path, data)
     names = ", ".join(t.name for t in chosen) or "no tests"
     progress.say(f"initramfs {profile.name}: {path.name} ({len(data) // 1024} KiB; {names})")

@@ -25,7 +25,6 @@ class BuildProfile:
     kconfig_base: str
     fragments: tuple[str, ...]
     cc: str
-    network_fragments: tuple[str, ...]
     cc_package: str
 
 

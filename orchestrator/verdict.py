@@ -67,6 +67,8 @@ def judge(
         if o.killed:
             why += f"; guest stopped: {o.killed}"
         return Verdict(Status.FAIL, why, first["title"], findings)
+    if infra_error:
+        return Verdict(Status.ERROR, infra_error)
     if o.killed and o.killed.startswith("interrupted"):
         return Verdict(Status.ERROR, f"run {o.killed}")
     if o.killed:
@@ -82,8 +84,6 @@ def judge(
             Status.ERROR,
             f"{o.killed}; the kernel did not answer SysRq (no evidence of a kernel bug)",
         )
-    if infra_error:
-        return Verdict(Status.ERROR, infra_error)
     death = _qemu_death(o)
     if death and o.test_rc is None:
         return Verdict(Status.ERROR, death)

@@ -208,21 +208,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def default_kernel(arch: str, network: bool = False, extra: list[str] | None = None) -> Path:
+def default_kernel(arch: str, extra: list[str] | None = None) -> Path:
     from ..build import BuildRequest, build
-    from ..profiles import load_profile
     from ..trees import load_tree_specs
 
     _, tree = load_tree_specs()
-    frags = list(load_profile(arch).build.network_fragments) if network else []
-    frags += [f for f in extra or [] if f not in frags]
+    frags = list(dict.fromkeys(extra or []))
     return build(BuildRequest(tree=tree, arch=arch, fragments=frags)).dir
 
 
 def run(args: argparse.Namespace) -> int:
     if (code := test_skip(args, "boot")) is not None:
         return code
-    kernel = args.kernel or default_kernel(args.arch, args.network, test_fragments(args))
+    kernel = args.kernel or default_kernel(args.arch, test_fragments(args))
     req = boot_request(args, kernel)
     if args.shell:
         argv = shell_argv(req)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from .. import progress
+from .. import progress, runrecord
 from ..boot import boot
 from ..build import build
+from ..reporting import effective_exit, finish_run, print_summary
 from ..rundir import new_run_dir
 from .boot import add_boot_options, boot_request, print_result, test_fragments, test_skip
 from .build import add_build_options, request_from_args
@@ -29,15 +30,22 @@ def run(args: argparse.Namespace) -> int:
         return code
     breq = request_from_args(args)
     breq.fragments += [f for f in test_fragments(args) if f not in breq.fragments]
-    if args.network:
-        from ..profiles import load_profile
-
-        breq.fragments += list(load_profile(args.arch).build.network_fragments)
     built = build(breq)
     progress.say(f"kernel: {built.kernel}")
     req = boot_request(args, built.dir)
     req.build_record = built.record
     run_dir = new_run_dir(f"run-{args.arch}")
-    result = boot(req, run_dir / f"{args.arch}-{req.test if not req.command else 'command'}")
+    job_dir = run_dir / f"{args.arch}-{req.test if not req.command else 'command'}"
+    timings = runrecord.start_inputs(run_dir, built.record, args.arch, [req.test])
+    runrecord.copy_build_log(built.dir, job_dir)
+    status = "interrupted"
+    try:
+        result = boot(req, job_dir)
+        status = "finished"
+    finally:
+        # Reports even after Ctrl-C or a crash: they mark the unfinished job.
+        timings["boot"] = runrecord.job_seconds(job_dir)
+        report = finish_run(run_dir, timings, status)
     print_result(result, f"{args.arch} {result.record['test']}")
-    return result.exit_code
+    print_summary(report)
+    return effective_exit(result, report)
