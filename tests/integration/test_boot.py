@@ -150,3 +150,42 @@ def test_patched_kernel_boots_with_the_banner() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     console = Path(res.stdout.split("console:")[1].split()[0]).read_text(errors="replace")
     assert "kto-banner: this kernel carries the kto-banner test series" in console
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64", "sparc64"])
+def test_network_ssh_commands_and_file_fetch(arch: str) -> None:
+    smp = "1" if arch == "sparc64" else "2"
+    res = kto(
+        "boot",
+        "--arch",
+        arch,
+        "--smp",
+        smp,
+        "--network",
+        "--ssh",
+        "uname -m",
+        "--fetch",
+        "/proc/version",
+        "--",
+        "sh",
+        "-c",
+        "echo ready",
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    job = _job(res.stdout)
+    net = job["network"]
+    assert net["error"] is None and net["commands"] == [{"command": "uname -m", "status": 0}]
+    argv = " ".join(job["qemu"]["argv"])
+    assert f"hostfwd=tcp:127.0.0.1:{net['ssh_port']}-:22" in argv
+    jobdir = Path(res.stdout.split("record:")[1].split()[0]).parent
+    machine = {"x86_64": "x86_64", "arm64": "aarch64", "sparc64": "sparc64"}[arch]
+    assert (jobdir / "ssh" / "01.out").read_text().strip() == machine
+    assert (jobdir / "files" / "proc__version").read_text().startswith("Linux version")
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_status_channel_carries_the_exit_status(arch: str) -> None:
+    res = kto("boot", "--arch", arch, "--", "sh", "-c", "exit 5")
+    job = _job(res.stdout)
+    assert res.returncode == 5
+    assert job["status_channel"]["test_rc"] == 5 and job["status_channel"]["poweroff"]
