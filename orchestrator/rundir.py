@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .paths import results_dir
+from .runrecord import start
 
 
 def new_run_dir(label: str, root: Path | None = None) -> Path:
@@ -21,6 +22,7 @@ def new_run_dir(label: str, root: Path | None = None) -> Path:
             break
         except FileExistsError:
             continue
+    start(path, label)  # run.json first: even a run killed at once says what it was
     _point_latest(root, path)
     return path
 

@@ -1,0 +1,160 @@
+"""run.json: what a run was asked to do, on which host and tools, and how long each phase took.
+
+Written when the run directory is created (so a run killed at once still says what it was),
+updated as inputs become known, and closed at the end; always atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import __version__, atomic
+from .results import RUN_RECORD
+
+
+def host_info() -> dict[str, Any]:
+    distro = None
+    os_release = Path("/etc/os-release")
+    if os_release.is_file():
+        for line in os_release.read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip('"')
+    return {
+        "hostname": socket.gethostname(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "distro": distro,
+        "python": platform.python_version(),
+    }
+
+
+def reproducer(argv: list[str] | None = None) -> str:
+    return shlex.join(["kto", *(sys.argv[1:] if argv is None else argv)])
+
+
+def read(run_dir: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((run_dir / RUN_RECORD).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def start(run_dir: Path, label: str, argv: list[str] | None = None) -> None:
+    atomic.write_json(
+        run_dir / RUN_RECORD,
+        {
+            "kto_version": __version__,
+            "run_id": run_dir.name,
+            "label": label,
+            "status": "started",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "reproducer": reproducer(argv),
+            "host": host_info(),
+        },
+    )
+
+
+def update(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge fields into run.json (dicts one level deep: timings accumulate)."""
+    doc = read(run_dir)
+    for key, value in fields.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            doc[key] = {**doc[key], **value}
+        else:
+            doc[key] = value
+    atomic.write_json(run_dir / RUN_RECORD, doc)
+    return doc
+
+
+def build_inputs(record: dict[str, Any]) -> dict[str, Any]:
+    """The run-level view of a build.json: what was built, with what, how long it took."""
+    inputs = record.get("inputs") or {}
+    series = inputs.get("series") or {}
+    return {
+        "tree": inputs.get("tree"),
+        "ref": inputs.get("ref"),
+        "commit": inputs.get("base_commit"),
+        "describe": inputs.get("describe"),
+        "patches": series.get("source") or None,
+        "patchset": series.get("hash"),
+        "patch_subjects": [p.get("subject") for p in series.get("patches") or []],
+        "fragments": [f.get("name") for f in inputs.get("fragments") or []],
+        "kconfig_base": inputs.get("kconfig_base"),
+    }
+
+
+def build_summary(record: dict[str, Any]) -> dict[str, Any]:
+    durations = record.get("durations") or {}
+    return {
+        "key": record.get("key"),
+        "created": record.get("created"),
+        "duration": durations.get("total"),
+        "cache_hit": bool(record.get("cache_hit")),
+        "compiler": (record.get("toolchain") or {}).get("version"),
+        "reproducer": record.get("reproducer"),
+        "warnings": record.get("warnings"),
+        "errors": record.get("errors"),
+    }
+
+
+def copy_build_log(build_dir: Path, job_dir: Path) -> None:
+    """The job folder carries its kernel's build.log, so a run dir stands on its own."""
+    log = build_dir / "build.log"
+    if log.is_file():
+        job_dir.mkdir(parents=True, exist_ok=True)
+        tmp = job_dir / ".build.log.tmp"
+        shutil.copyfile(log, tmp)
+        os.replace(tmp, job_dir / "build.log")
+
+
+def start_inputs(
+    run_dir: Path, build_record: dict[str, Any], arch: str, tests: list[str]
+) -> dict[str, float]:
+    """Record a single-arch run's inputs; returns the phase timings dict to fill in."""
+    durations = build_record.get("durations_this_request") or build_record.get("durations") or {}
+    timings = {"build": float(durations.get("total") or 0.0)}
+    summary = build_summary(build_record)
+    update(
+        run_dir,
+        inputs={**build_inputs(build_record), "arches": [arch], "tests": tests},
+        versions={
+            "compiler": summary["compiler"],
+            "tuxmake": (build_record.get("tuxmake") or {}).get("version"),
+        },
+        builds={summary["key"] or "unknown": summary},
+        timings=timings,
+    )
+    return timings
+
+
+def job_seconds(job_dir: Path) -> float:
+    """Wall time of a job's guest phase, from its job.json (0 if it never got that far)."""
+    try:
+        doc = json.loads((job_dir / "job.json").read_text())
+        return float(sum((doc.get("durations") or {}).values()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
+
+
+def qemu_versions(run_dir: Path) -> list[str]:
+    """The QEMU versions the run's jobs recorded (one per arch binary)."""
+    seen: list[str] = []
+    for job_json in sorted(run_dir.glob("*/job.json")):
+        try:
+            version = (json.loads(job_json.read_text()).get("qemu") or {}).get("version")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if version and version not in seen:
+            seen.append(version)
+    return seen
