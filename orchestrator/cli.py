@@ -16,6 +16,8 @@ COMMANDS = {
     "boot": "boot a kernel in QEMU, run a command or test, judge the console",
     "run": "build (cached) + boot + run a test (default: smoke)",
     "parse": "find kernel problems in console logs",
+    "report": "regenerate JUnit/KCIDB/HTML reports of a run",
+    "compare": "regressions between two runs: new / fixed / still failing / flaky",
 }
 
 

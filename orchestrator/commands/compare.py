@@ -1,0 +1,38 @@
+"""`kto compare OLD NEW`: regressions between two runs, per test and per finding title."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .. import waivers
+from ..compare import compare, summary_lines
+from ..errors import EXIT_FAIL, EXIT_OK
+from ..results import load_run, resolve_run
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "compare",
+        help="regressions between two runs: new / fixed / still failing / flaky",
+        description="Compare two run directories per test (tree, config, arch, test) and per "
+        "finding title. Exit 1 when NEW has failures OLD did not have (waived ones aside).",
+    )
+    p.add_argument("old", help="earlier run: id, unique prefix, path")
+    p.add_argument("new", nargs="?", default="latest", help="later run (default: latest)")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--waivers", type=Path, metavar="FILE", help="known findings file")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    known = waivers.load(args.waivers)
+    old = load_run(resolve_run(args.old), known)
+    new = load_run(resolve_run(args.new), known)
+    result = compare(old, new)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print("\n".join(summary_lines(result)))
+    return EXIT_FAIL if result.regressions else EXIT_OK
