@@ -38,10 +38,12 @@ from typing import Any
 import yaml
 
 from . import guest_protocol as gp
+from .console import ConsoleOutcome
 from .errors import ConfigError, UserError
 from .parser import CustomPattern
 from .paths import guest_tests_dir
 from .profiles import known_arches, load_profile
+from .verdict import Status, Verdict
 
 TEST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 RESERVED_TESTS = ("command", "boot")  # job names /init handles itself
@@ -510,7 +512,9 @@ class WorkloadMonitor:
 # verdict
 
 
-def evaluate(test: GuestTest, base: Any, outcome: Any, mon: WorkloadMonitor) -> Any:
+def evaluate(
+    test: GuestTest, base: Verdict, outcome: ConsoleOutcome, mon: WorkloadMonitor
+) -> Verdict:
     """The workload's verdict from the generic one (verdict.judge) and what `mon` saw.
 
     Findings and infrastructure problems (kills, QEMU deaths) keep the generic verdict. A
@@ -518,8 +522,6 @@ def evaluate(test: GuestTest, base: Any, outcome: Any, mon: WorkloadMonitor) -> 
     missing -> FAIL; a result line with status=FAIL -> FAIL; all results SKIP -> SKIP; a
     result line that never came while run.sh exited 0 -> ERROR (a broken test, not the kernel).
     """
-    from .verdict import Status, Verdict
-
     if base.findings or outcome.killed or outcome.qemu_signal:
         return base
     if outcome.qemu_exit not in (0, None):
