@@ -92,7 +92,12 @@ def _grid(run: Run) -> str:
         tds = []
         for col in columns:
             jobs = cells.get(col, [])
-            body = "<br>".join(_cell(j) for j in jobs) if jobs else '<span class="small">-</span>'
+            body = "<br>".join(
+                # Repeats of one test share a cell; number them so each one can be found.
+                (f'<span class="small">#{j.repeat} </span>' if len(jobs) > 1 else "") + _cell(j)
+                for j in jobs
+            )
+            body = body or '<span class="small">-</span>'
             tds.append(f'<td class="cell">{body}</td>')
         out.append(f"<tr><th>{escape(tree)}</th><th>{escape(config)}</th>{''.join(tds)}</tr>")
     out.append("</table>")
@@ -168,6 +173,12 @@ def _job_detail(job: Job) -> str:
     return "\n".join(out)
 
 
+def _timings(timings: Any) -> str | None:
+    if not isinstance(timings, dict) or not timings:
+        return None
+    return " · ".join(f"{k} {float(v):.1f} s" for k, v in timings.items() if v is not None)
+
+
 def render(run: Run, comparison: Comparison | None = None) -> str:
     rec = run.record
     inputs = rec.get("inputs") or {}
@@ -199,7 +210,7 @@ def render(run: Run, comparison: Comparison | None = None) -> str:
             ("qemu", (rec.get("versions") or {}).get("qemu")),
             ("compiler", (rec.get("versions") or {}).get("compiler")),
             ("reproducer", rec.get("reproducer")),
-            ("timings", rec.get("timings")),
+            ("timings", _timings(rec.get("timings"))),
         ]
     )
     details = "\n".join(_job_detail(j) for j in run.jobs)

@@ -93,6 +93,8 @@ def finish_run(run_dir: Path, timings: dict[str, float], status: str = "finished
     """
     t0 = time.monotonic()
     try:
+        if status == "finished" and runrecord.interrupted(run_dir):
+            status = "interrupted"
         qemu = "; ".join(runrecord.qemu_versions(run_dir)) or None
         runrecord.update(run_dir, status=status, timings=timings, versions={"qemu": qemu})
         report = write_reports(run_dir)

@@ -158,3 +158,15 @@ def qemu_versions(run_dir: Path) -> list[str]:
         if version and version not in seen:
             seen.append(version)
     return seen
+
+
+def interrupted(run_dir: Path) -> bool:
+    """Did SIGINT/SIGTERM stop a job? The console catches it and the job ends as an ERROR."""
+    for job_json in run_dir.glob("*/job.json"):
+        try:
+            killed = (json.loads(job_json.read_text()).get("outcome") or {}).get("killed")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(killed, str) and killed.startswith("interrupted"):
+            return True
+    return False
