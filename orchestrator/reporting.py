@@ -96,7 +96,10 @@ def finish_run(run_dir: Path, timings: dict[str, float], status: str = "finished
         if status == "finished" and runrecord.interrupted(run_dir):
             status = "interrupted"
         qemu = "; ".join(runrecord.qemu_versions(run_dir)) or None
-        runrecord.update(run_dir, status=status, timings=timings, versions={"qemu": qemu})
+        fields: dict[str, Any] = {"versions": {"qemu": qemu}}
+        if tests := runrecord.job_tests(run_dir):
+            fields["inputs"] = {"tests": tests}  # what ran, not what was asked (`-- CMD`)
+        runrecord.update(run_dir, status=status, timings=timings, **fields)
         report = write_reports(run_dir)
         timings["report"] = round(time.monotonic() - t0, 3)
         runrecord.update(run_dir, timings=timings)

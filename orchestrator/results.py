@@ -130,13 +130,17 @@ def _read_json(path: Path, missing: list[str], what: str) -> Any:
 
 
 def config_name(build: dict[str, Any], arch: str) -> str:
-    """tinyconfig+debug: the base plus fragments, minus the arch's own base (a column)."""
+    """tinyconfig+net+debug: the base plus fragments, without the arch (it is a column).
+
+    The arch's own base fragment is dropped and per-arch variants (net-arm64) lose their
+    suffix, so the same matrix row holds the same config on every arch.
+    """
     inputs = build.get("inputs") or {}
     base = inputs.get("kconfig_base")
     if not base:
         return "unknown"
-    frags = [f.get("name", "?") for f in inputs.get("fragments") or []]
-    names = [base, *(f for f in frags if f != f"base-{arch}")]
+    frags = [str(f.get("name", "?")) for f in inputs.get("fragments") or []]
+    names = [base, *(f.removesuffix(f"-{arch}") for f in frags if f != f"base-{arch}")]
     # Dots separate classname parts in JUnit and path parts in KCIDB.
     return "+".join(n.replace(".", "_") for n in names)
 

@@ -170,3 +170,16 @@ def interrupted(run_dir: Path) -> bool:
         if isinstance(killed, str) and killed.startswith("interrupted"):
             return True
     return False
+
+
+def job_tests(run_dir: Path) -> list[str]:
+    """The tests the run's jobs ran ("command" for `-- CMD`), in job order."""
+    tests: list[str] = []
+    for job_json in sorted(run_dir.glob("*/job.json")):
+        try:
+            test = json.loads(job_json.read_text()).get("test")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(test, str) and test not in tests:
+            tests.append(test)
+    return tests

@@ -129,3 +129,15 @@ def test_waiver_file_errors_name_the_entry(tmp_path: Path) -> None:
         waivers.load(bad)
     assert waivers.load(tmp_path / "absent.yaml").items == []
     assert waivers.load().source.endswith("configs/waivers.yaml")  # the shipped file parses
+
+
+def test_config_name_is_the_same_on_every_arch() -> None:
+    from orchestrator.results import config_name
+
+    def build(arch: str) -> dict:
+        names = [f"base-{arch}", f"net-{arch}", "debug", "mm.stress"]
+        return {"inputs": {"kconfig_base": "tinyconfig", "fragments": [{"name": n} for n in names]}}
+
+    assert config_name(build("arm64"), "arm64") == "tinyconfig+net+debug+mm_stress"
+    assert config_name(build("sparc64"), "sparc64") == config_name(build("arm64"), "arm64")
+    assert config_name({}, "x86_64") == "unknown"
