@@ -29,7 +29,10 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     make_run(
         root,
         "20261123-110000-run-x86_64-0002",
-        [(PANIC_X86, "x86_64-smoke", {"test": "smoke"}), (SMOKE_X86, "x86_64-boot", {"test": "boot"})],
+        [
+            (PANIC_X86, "x86_64-smoke", {"test": "smoke"}),
+            (SMOKE_X86, "x86_64-boot", {"test": "boot"}),
+        ],
     )
     return root
 
