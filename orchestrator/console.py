@@ -23,6 +23,7 @@ import pexpect
 
 from . import guest_protocol as gp
 from . import progress
+from .errors import InfraError
 
 SYSRQ_KEYS = "wtl"  # blocked tasks, all tasks, all CPUs' backtraces
 SYSRQ_ANSWER = b"sysrq: "
@@ -66,8 +67,8 @@ class ConsoleOutcome:
         return {k: v for k, v in self.__dict__.items()}
 
 
-class Interrupted(Exception):
-    """SIGINT/SIGTERM reached kto while a guest was running."""
+class Interrupted(InfraError):
+    """SIGINT/SIGTERM reached kto while a guest was running: the job is an ERROR (exit 3)."""
 
 
 class ConsoleSession:
@@ -221,7 +222,10 @@ class ConsoleSession:
         old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
         def interrupted(signum: int, _frame: object) -> None:
-            raise Interrupted(signal.Signals(signum).name)
+            raise Interrupted(
+                f"interrupted by {signal.Signals(signum).name}",
+                hint="the guest was stopped; its console.log and job.json are kept",
+            )
 
         for s in old:
             signal.signal(s, interrupted)
@@ -238,7 +242,7 @@ class ConsoleSession:
                 try:
                     eof = self._loop()
                 except Interrupted as exc:
-                    self.outcome.killed = f"interrupted by {exc}"
+                    self.outcome.killed = exc.message
                     raise
                 finally:
                     # At EOF QEMU is exiting by itself: give it time, so a clean power-off
