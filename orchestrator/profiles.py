@@ -42,6 +42,7 @@ class QemuProfile:
     initrd_compression: str
     status_serial: str
     nic: str
+    nic_onboard: bool
     timeout_scale: float
 
 
@@ -87,6 +88,9 @@ def _section(data: dict[str, Any], key: str, cls: type, path: Path) -> Any:
             if not isinstance(v, dict) or not v:
                 raise ConfigError(f"{path}: {key}.{name} must be a non-empty mapping")
             v = {str(a): str(b) for a, b in v.items()}
+        elif typ == "bool":
+            if not isinstance(v, bool):
+                raise ConfigError(f"{path}: {key}.{name} must be true or false")
         elif typ == "int":
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{path}: {key}.{name} must be a positive integer")

@@ -86,12 +86,11 @@ def build_argv(profile: ArchProfile, spec: BootSpec) -> list[str]:
         ]
     if spec.ssh_port:
         # User networking; the only way in is a forward bound to the host's loopback.
-        argv += [
-            "-netdev",
-            f"user,id=ktonet,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
-            "-device",
-            f"{q.nic},netdev=ktonet",
-        ]
+        user = f"user,id=ktonet,hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22"
+        if q.nic_onboard:  # the board's own NIC (sun4u's sunhme) is configured with -nic
+            argv += ["-nic", f"{user},model={q.nic}"]
+        else:
+            argv += ["-netdev", user, "-device", f"{q.nic},netdev=ktonet"]
     argv += spec.extra
     return argv
 

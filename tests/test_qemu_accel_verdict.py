@@ -154,9 +154,9 @@ def test_status_channel_and_network_devices() -> None:
         )
     )
     assert "virtserialport" not in sparc  # no virtio on sun4u: console markers only
-    assert "sunhme,netdev=ktonet" in sparc
+    assert "-nic user,id=ktonet,hostfwd=tcp:127.0.0.1:2222-:22,model=sunhme" in sparc
     plain = " ".join(build_argv(load_profile("x86_64"), BootSpec(K, INITRD)))
-    assert "netdev" not in plain and "virtserialport" not in plain
+    assert "ktonet" not in plain and "virtserialport" not in plain
 
 
 def test_status_channel_overrides_a_lost_console_marker(tmp_path: Path) -> None:
