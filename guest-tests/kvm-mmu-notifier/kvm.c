@@ -17,6 +17,7 @@
  * No /dev/kvm: a SKIP result with the reason. Prints one result line (guest_protocol RESULT).
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stddef.h>
@@ -75,6 +76,14 @@ struct vm {
 
 static const char *name = "kvm-mmu-notifier";
 static int kvm_fd, run_size, thp;
+static volatile sig_atomic_t stuck; /* the watchdog fired: a KVM_RUN that never exits */
+#define RUN_WATCHDOG_S 30
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	stuck = 1;
+}
 
 static double now(void)
 {
@@ -180,10 +189,17 @@ static void create_vm(struct vm *vm)
 
 static void run_vcpu(struct vm *vm)
 {
+	alarm(RUN_WATCHDOG_S);
 	while (ioctl(vm->vcpu, KVM_RUN, 0) < 0) {
 		if (errno != EINTR && errno != EAGAIN)
 			fail("KVM_RUN", errno);
+		if (stuck) {
+			printf("<<KTO>> result %s status=FAIL reason=\"vCPU made no exit within "
+			       "%d s\" exits=%ld\n", name, RUN_WATCHDOG_S, vm->exits);
+			exit(1);
+		}
 	}
+	alarm(0);
 	if (vm->run->exit_reason != EXPECTED_EXIT) {
 		printf("%s: unexpected KVM exit %u (expected %u)\n", name, vm->run->exit_reason,
 		       EXPECTED_EXIT);
@@ -242,6 +258,7 @@ int main(int argc, char **argv)
 	double duration = 20, start, elapsed;
 	long iterations = 0;
 	int i, api;
+	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART: EINTR from KVM_RUN */
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 1; i < argc; i++) {
@@ -255,6 +272,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "name"))
 			name = v;
 	}
+	sigaction(SIGALRM, &sa, NULL);
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd < 0) {
 		printf("<<KTO>> result %s status=SKIP reason=\"KVM unavailable in the guest: "
