@@ -41,6 +41,10 @@ extern const unsigned char guest_start[], guest_end[];
 #if defined(__x86_64__)
 /* 16-bit real mode: loop { al++; [0x2000] = al; out 0x3f8, al } */
 __asm__(".pushsection .rodata\n"
+	".globl guest_start\n"
+	".globl guest_end\n"
+	".hidden guest_start\n"
+	".hidden guest_end\n"
 	".code16\n"
 	"guest_start:\n"
 	"	mov $0x3f8, %dx\n"
@@ -53,8 +57,14 @@ __asm__(".pushsection .rodata\n"
 	".popsection\n");
 #define EXPECTED_EXIT KVM_EXIT_IO
 #elif defined(__aarch64__)
-/* EL1, MMU off: loop { x1++; [x2] = x1; [x0] = x1 (MMIO exit) } */
+/* EL1, MMU off: loop { x1++; [x2] = x1; [x0] = x1 (MMIO exit) }. The labels (here and
+ * for x86) are global: GOT relocations against local labels become .rodata+addend, and the linker then gives
+ * both labels the same GOT slot (guest_end - guest_start == 0, no guest code copied). */
 __asm__(".pushsection .rodata\n"
+	".globl guest_start\n"
+	".globl guest_end\n"
+	".hidden guest_start\n"
+	".hidden guest_end\n"
 	"guest_start:\n"
 	"1:	add x1, x1, #1\n"
 	"	str x1, [x2]\n"
@@ -75,7 +85,7 @@ struct vm {
 };
 
 static const char *name = "kvm-mmu-notifier";
-static int kvm_fd, run_size, thp;
+static int kvm_fd, run_size, thp, want_thp = 1;
 static volatile sig_atomic_t stuck; /* the watchdog fired: a KVM_RUN that never exits */
 #define RUN_WATCHDOG_S 30
 
@@ -122,7 +132,7 @@ static unsigned char *map_slot(unsigned char *at)
 	}
 	if (p == MAP_FAILED)
 		fail("mmap(MAP_FIXED)", errno);
-	if (madvise(p, SLOT_SIZE, MADV_HUGEPAGE) == 0)
+	if (want_thp && madvise(p, SLOT_SIZE, MADV_HUGEPAGE) == 0)
 		thp = 1;
 	fill(p);
 	return p;
@@ -135,6 +145,14 @@ static void set_reg(int vcpu, uint64_t id, uint64_t value)
 
 	if (ioctl(vcpu, KVM_SET_ONE_REG, &reg) < 0)
 		fail("KVM_SET_ONE_REG", errno);
+}
+static uint64_t get_reg(int vcpu, uint64_t id)
+{
+	uint64_t value = 0;
+	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)&value };
+
+	ioctl(vcpu, KVM_GET_ONE_REG, &reg);
+	return value;
 }
 #define CORE_REG(field) \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(field))
@@ -194,6 +212,16 @@ static void run_vcpu(struct vm *vm)
 		if (errno != EINTR && errno != EAGAIN)
 			fail("KVM_RUN", errno);
 		if (stuck) {
+#if defined(__aarch64__)
+			printf("%s: stuck vCPU: pc=0x%llx pstate=0x%llx x1=0x%llx elr=0x%llx "
+			       "esr=0x%llx far=0x%llx\n", name,
+			       (unsigned long long)get_reg(vm->vcpu, CORE_REG(regs.pc)),
+			       (unsigned long long)get_reg(vm->vcpu, CORE_REG(regs.pstate)),
+			       (unsigned long long)get_reg(vm->vcpu, CORE_REG(regs.regs[1])),
+			       (unsigned long long)get_reg(vm->vcpu, CORE_REG(elr_el1)),
+			       (unsigned long long)get_reg(vm->vcpu, ARM64_SYS_REG(3, 0, 5, 2, 0)),
+			       (unsigned long long)get_reg(vm->vcpu, ARM64_SYS_REG(3, 0, 6, 0, 0)));
+#endif
 			printf("<<KTO>> result %s status=FAIL reason=\"vCPU made no exit within "
 			       "%d s\" exits=%ld\n", name, RUN_WATCHDOG_S, vm->exits);
 			exit(1);
@@ -271,6 +299,8 @@ int main(int argc, char **argv)
 			duration = atof(v);
 		else if (!strcmp(argv[i], "name"))
 			name = v;
+		else if (!strcmp(argv[i], "thp"))
+			want_thp = atoi(v);
 	}
 	sigaction(SIGALRM, &sa, NULL);
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
