@@ -139,7 +139,12 @@ def _write_index(root: Path, rkey: str, key: str) -> None:
 
 
 def _cached(
-    root: Path, key: str | None, timings: dict[str, float], t0: float, why: str
+    root: Path,
+    key: str | None,
+    timings: dict[str, float],
+    t0: float,
+    why: str,
+    req: BuildRequest,
 ) -> BuildResult | None:
     if not key:
         return None
@@ -148,8 +153,23 @@ def _cached(
         return None
     progress.say(f"cache hit {key} ({why}): nothing to compile")
     record["cache_hit"] = True
+    # The artifact answers this request too; its reproducer is this request's command line.
+    record["built_by"] = record.get("reproducer")
+    record["reproducer"] = req.command_line()
     record["durations_this_request"] = {**timings, "total": round(time.monotonic() - t0, 3)}
     return BuildResult(record, root / key)
+
+
+BUILDING_MARK = ".kto-building"
+
+
+def _discard_if_interrupted(build_dir: Path) -> None:
+    """A build killed mid-compile can leave truncated objects that make trusts afterwards
+    ("member ... in archive is not an object"): such a build dir is started afresh."""
+    mark = build_dir / BUILDING_MARK
+    if mark.exists():
+        progress.say(f"the last build in {build_dir} was interrupted: starting it clean")
+        shutil.rmtree(build_dir)
 
 
 def resolve_fragments(profile: ArchProfile, extra: list[str]) -> list[kconfig.Fragment]:
@@ -301,7 +321,9 @@ def build(req: BuildRequest) -> BuildResult:
 
     root = artifacts_root()
     rkey = request_key(tree.base_commit, series.hash, profile, fragments, toolchain)
-    hit = _cached(root, _read_index(root, rkey), timings, t0, "same inputs as an earlier build")
+    hit = _cached(
+        root, _read_index(root, rkey), timings, t0, "same inputs as an earlier build", req
+    )
     if hit:
         return hit
     work = work_dir(tree.name, profile.name)
@@ -311,6 +333,7 @@ def build(req: BuildRequest) -> BuildResult:
 
         staging = root / f".staging-{os.getpid()}-{int(time.time() * 1000)}"
         build_dir = work / "build"
+        _discard_if_interrupted(build_dir)
         (build_dir / ".config").unlink(missing_ok=True)  # tuxmake reuses an existing .config
         cfg_build = _tuxmake_build(
             tree, profile, fragments, build_dir, staging / "config", ["config"], req.jobs
@@ -330,17 +353,20 @@ def build(req: BuildRequest) -> BuildResult:
             tree.base_commit, series.hash, config_text, toolchain, profile.build.kernel_image
         )
         final = root / key
-        hit = _cached(root, key, timings, t0, "same final config as an earlier build")
+        hit = _cached(root, key, timings, t0, "same final config as an earlier build", req)
         if hit:
             shutil.rmtree(staging, ignore_errors=True)
             _write_index(root, rkey, key)
             return hit
 
         out = staging / "out"
+        # Removed only when make has finished (pass or fail), never on a kill or an interrupt.
+        (build_dir / BUILDING_MARK).write_text(f"{os.getpid()}\n")
         kbuild = _tuxmake_build(
             tree, profile, fragments, build_dir, out, ["config", "kernel"], req.jobs
         )
         _run_tuxmake(kbuild, out / "build.log", f"build {profile.name} kernel", timings, "kernel")
+        (build_dir / BUILDING_MARK).unlink(missing_ok=True)
         meta = (
             json.loads((out / "metadata.json").read_text())
             if (out / "metadata.json").exists()

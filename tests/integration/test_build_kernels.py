@@ -6,6 +6,7 @@ import hashlib
 import struct
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -80,8 +81,22 @@ def test_seed_series_does_not_apply_exit_4() -> None:
     assert "Traceback" not in res.stderr
 
 
-def test_two_builds_of_one_tree_take_turns() -> None:
-    argv = [sys.executable, "-m", "orchestrator.cli", "build", "--arch", "sparc64", "--json"]
+def test_two_builds_of_one_tree_take_turns(tmp_path: Path) -> None:
+    # A fragment never seen before: both processes must configure (under the tree lock);
+    # the final config equals the default one, so neither compiles.
+    frag = tmp_path / "again.config"
+    frag.write_text(f"# {uuid.uuid4()}\nCONFIG_PRINTK=y\n")
+    argv = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "build",
+        "--arch",
+        "sparc64",
+        "--json",
+        "--config",
+        str(frag),
+    ]
     procs = [
         subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
