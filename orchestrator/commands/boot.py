@@ -13,7 +13,8 @@ from ..console import Timeouts
 from ..errors import UserError
 from ..guestssh import ensure_client_key
 from ..initramfs import RESERVED_TESTS, load_test
-from ..profiles import known_arches
+from ..profiles import known_arches, load_profile
+from ..qemu import effective_smp
 from ..rundir import new_run_dir
 
 
@@ -25,7 +26,11 @@ def add_boot_options(p: argparse.ArgumentParser, with_arch: bool = True) -> None
             choices=known_arches(),
             help="guest architecture (default: x86_64)",
         )
-    p.add_argument("--smp", type=int, default=2, help="vCPUs (default 2; sparc64 has 1)")
+    p.add_argument(
+        "--smp",
+        type=int,
+        help="vCPUs (default: 2, or the machine's maximum if lower: sparc64 has 1)",
+    )
     p.add_argument("--mem", dest="memory", help="guest memory, e.g. 1G (default: profile)")
     p.add_argument(
         "--accel",
@@ -119,7 +124,7 @@ def boot_request(args: argparse.Namespace, kernel: Path) -> BootRequest:
         kernel=kernel,
         test=args.test,
         command=command,
-        smp=args.smp,
+        smp=args.smp if args.smp is not None else min(2, load_profile(args.arch).qemu.max_cpus),
         memory=args.memory,
         accel=args.accel,
         append=list(args.append),
@@ -133,6 +138,8 @@ def boot_request(args: argparse.Namespace, kernel: Path) -> BootRequest:
     )
     if (req.ssh_commands or req.fetch) and not req.network:
         raise UserError("--ssh and --fetch need --network")
+    # Bad input fails before a build starts or a run directory is made.
+    effective_smp(load_profile(req.arch), req.smp)
     if args.timeout:
         timeouts.test = args.timeout
         req.timeouts = timeouts
