@@ -159,6 +159,9 @@ def _job_detail(job: Job) -> str:
         ),
         f'<p class="small">{files or "no files"}</p>',
     ]
+    metrics = _metrics(job.record.get("metrics"))
+    if metrics:
+        out.append(metrics)
     if job.missing:
         items = "".join(f"<li>{escape(m)}</li>" for m in job.missing)
         out.append(f'<div class="warn">Incomplete job record:<ul>{items}</ul></div>')
@@ -171,6 +174,30 @@ def _job_detail(job: Job) -> str:
             f"<pre>{escape(str(f.get('report') or ''))}</pre></details>"
         )
     return "\n".join(out)
+
+
+def _metrics(metrics: Any) -> str | None:
+    """Workload numbers (hotplug cycles/s, KVM iterations/s, rcutorture grace periods...):
+    one row per workload, scalar values only (lists such as the reader pipe stay in job.json)."""
+    if not isinstance(metrics, dict) or not metrics:
+        return None
+    rows = []
+    for workload, values in metrics.items():
+        if not isinstance(values, dict):
+            continue
+        flat = []
+        for k, v in values.items():
+            if isinstance(v, dict):
+                flat += [
+                    (f"{k}.{k2}", v2) for k2, v2 in v.items() if not isinstance(v2, dict | list)
+                ]
+            elif not isinstance(v, list):
+                flat.append((k, v))
+        cells = " · ".join(f"{escape(k)} {escape(str(v))}" for k, v in flat)
+        rows.append(f"<tr><th>{escape(str(workload))}</th><td>{cells}</td></tr>")
+    if not rows:
+        return None
+    return f'<table class="metrics"><caption>metrics</caption>{"".join(rows)}</table>'
 
 
 def _timings(timings: Any) -> str | None:

@@ -138,3 +138,24 @@ def test_recorded_runs_report_without_errors(tmp_path: Path) -> None:
         dst = tmp_path / src.name
         shutil.copytree(src, dst)
         assert main(["report", str(dst)]) == 0
+
+
+def test_html_shows_workload_metrics(results: Path) -> None:
+    metrics = {
+        "hotplug": {"status": "PASS", "cycles_per_s": 33.63, "online_failures": 0},
+        "rcutorture": {
+            "grace_periods": 360,
+            "onoff": {"offline_successes": 5},
+            "reader_pipe": [1, 2],
+        },
+    }
+    make_run(
+        results,
+        "20261123-150000-run-x86_64-aaaa",
+        [(SMOKE_X86, "x86_64-hotplug", {"metrics": metrics})],
+    )
+    assert main(["report", "20261123-150000-run-x86_64-aaaa"]) == 0
+    html = (results / "20261123-150000-run-x86_64-aaaa" / "report.html").read_text()
+    assert "cycles_per_s 33.63" in html and "online_failures 0" in html
+    assert "onoff.offline_successes 5" in html
+    assert "reader_pipe" not in html  # lists stay in job.json
