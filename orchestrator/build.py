@@ -81,19 +81,8 @@ def work_dir(tree_name: str, arch: str) -> Path:
 
 
 def toolchain_version(profile: ArchProfile) -> str:
-    cc = require_tool_for(profile)
+    cc = require_tool(profile.build.cc, profile.build.cc_package)
     return run([cc, "--version"]).stdout.splitlines()[0].strip()
-
-
-def require_tool_for(profile: ArchProfile) -> str:
-    from .errors import MissingDependency
-
-    try:
-        return require_tool(profile.build.cc)
-    except MissingDependency as exc:
-        raise MissingDependency(
-            f"the {profile.name} compiler `{profile.build.cc}`", profile.build.cc_package
-        ) from exc
 
 
 def cache_key(

@@ -35,9 +35,6 @@ class Git:
     def out(self, *args: str) -> str:
         return self(*args).stdout.strip()
 
-    def rev_parse(self, ref: str) -> str:
-        return self.out("rev-parse", "--verify", f"{ref}^{{commit}}")
-
     def is_repo(self) -> bool:
         if not self.repo.is_dir():
             return False

@@ -46,7 +46,7 @@ def dropbear_for(profile: ArchProfile) -> Path:
     """Path of a static dropbear for the arch (built once per source + recipe + compiler)."""
     dsc = source_dsc()
     triplet = recipe()["host_triplet"][profile.name]
-    cc = require_tool(f"{triplet}-gcc")
+    cc = require_tool(f"{triplet}-gcc", profile.build.cc_package)
     cc_version = run([cc, "--version"]).stdout.splitlines()[0]
     key_src = json.dumps([dsc.read_text(), recipe(), cc_version], sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:12]
@@ -73,7 +73,7 @@ def _build(arch: str, dsc: Path, triplet: str, cc: str, out: Path) -> None:
         with progress.phase(
             f"dropbear for {arch}: cross-build from {dsc.name} (once, cached)", timings, key="total"
         ):
-            run([require_tool("dpkg-source"), "-x", dsc, src])
+            run([require_tool("dpkg-source", "dpkg-dev"), "-x", dsc, src])
             (src / "localoptions.h").write_text(r["localoptions"])
             run(
                 ["sh", "./configure", f"--host={triplet}", f"CC={cc}", *r["configure"]],

@@ -172,13 +172,6 @@ def check_static_elf(data: bytes, machine: int, what: str) -> None:
             raise InfraError(f"{what}: dynamically linked, needs a static binary")
 
 
-def _tool(name: str, package: str) -> str:
-    try:
-        return require_tool(name)
-    except MissingDependency as exc:
-        raise MissingDependency(f"`{name}`", package) from exc
-
-
 def busybox_for(profile: ArchProfile) -> Path:
     """Path of a static busybox for the arch (fetched/unpacked/built once, then cached)."""
     spec = _busybox_sources().get(profile.name)
@@ -212,7 +205,7 @@ def _busybox_from_deb(arch: str, spec: dict[str, Any]) -> Path:
     if out.is_file():
         return out
     with tempfile.TemporaryDirectory(prefix="kto-deb-") as tmp:
-        run([_tool("dpkg-deb", "dpkg"), "-x", deb, tmp])
+        run([require_tool("dpkg-deb", "dpkg"), "-x", deb, tmp])
         member = Path(tmp) / spec["member"]
         if not member.is_file():
             raise InfraError(f"{deb}: has no {spec['member']}")
@@ -250,9 +243,9 @@ def _dsc_version(dsc: Path) -> str:
 
 def _cross_build_busybox(profile: ArchProfile, spec: dict[str, Any], dsc: Path, out: Path) -> None:
     prefix = spec["cross_compile"]
-    _tool(f"{prefix}gcc", profile.build.cc_package)
-    dpkg_source = _tool("dpkg-source", "dpkg-dev")
-    make = _tool("make", "make")
+    require_tool(f"{prefix}gcc", profile.build.cc_package)
+    dpkg_source = require_tool("dpkg-source", "dpkg-dev")
+    make = require_tool("make")
     jobs = str(os.cpu_count() or 1)
     timings: dict[str, float] = {}
     # A fixed build path (we hold the lock) and no timestamps, as in Debian's own build: the
@@ -321,7 +314,7 @@ def render_init() -> bytes:
 
 def _compiler(profile: ArchProfile) -> tuple[str, str]:
     """(path, version line) of the arch's gcc; MissingDependency names its package."""
-    cc = _tool(profile.build.cc, profile.build.cc_package)
+    cc = require_tool(profile.build.cc, profile.build.cc_package)
     version = run([cc, "--version"]).stdout.splitlines()[0].strip()
     return cc, version
 

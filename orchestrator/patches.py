@@ -179,7 +179,7 @@ def load_dir(path: Path) -> list[Patch]:
         text = f.read_text(errors="replace")
         if not text.startswith("From "):
             text = "From kto Mon Sep 17 00:00:00 2001\n" + text
-        found = _read_mbox_text(text, f)
+        found = _read_mbox_text(text)
         if not found and series_file.exists():
             raise UserError(f"{f}: listed in {series_file} but not a patch (no `diff --git`)")
         patches.extend(found)  # without a series file, a cover letter is skipped
@@ -192,7 +192,7 @@ def load_dir(path: Path) -> list[Patch]:
     return patches
 
 
-def _read_mbox_text(text: str, origin: Path) -> list[Patch]:
+def _read_mbox_text(text: str) -> list[Patch]:
     with tempfile.NamedTemporaryFile("w", suffix=".mbox", delete=False) as tmp:
         tmp.write(text)
     try:
@@ -210,7 +210,7 @@ def load_git_range(rng: str, tree: Tree) -> list[Patch]:
         )
     if not res.stdout.strip():
         raise UserError(f"git range {rng!r} is empty in {tree.repo}")
-    return _read_mbox_text(res.stdout, Path(rng))
+    return _read_mbox_text(res.stdout)
 
 
 def load_series(spec: str | None, tree: Tree) -> Series:
@@ -241,6 +241,10 @@ def _explain_am_failure(output: str) -> tuple[str | None, str]:
         line = line.strip()
         m = re.match(r"error: patch failed: (\S+?):\d+", line)
         if m:
+            file = file or m.group(1)
+            continue
+        m = re.match(r"error: sha1 information is lacking or useless \((\S+)\)", line)
+        if m:  # no 3-way fallback possible: the blob the patch names is not in this tree
             file = file or m.group(1)
             continue
         m = re.match(
@@ -305,9 +309,22 @@ def apply_series(tree: Tree, series: Series, workdir: Path) -> str:
         f'patch {failed.nm} "{_bare_subject(failed.subject)}"{mid} does not apply to '
         f"{tree.name} ({tree.describe}){where}: {reason}",
         hint=f"rebase the series onto {tree.name}, or choose the tree it was written for "
-        f"with --tree/--ref; `git am` said:\n    "
-        + "\n    ".join(output.strip().splitlines()[-8:]),
+        f"with --tree/--ref; `git am` said:\n    " + "\n    ".join(_am_said(output)),
     )
+
+
+# git am's advice on continuing by hand does not apply: kto has already aborted the series.
+_AM_ADVICE = (
+    "When you have resolved",
+    "If you prefer to skip",
+    "To restore the original",
+    "hint: Use 'git am --show-current-patch",
+)
+
+
+def _am_said(output: str) -> list[str]:
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    return [ln for ln in lines if not ln.startswith(_AM_ADVICE)][-8:]
 
 
 def _bare_subject(subject: str) -> str:
@@ -322,8 +339,3 @@ def _reset(git: Git, base: str) -> None:
         shutil.rmtree(rebase_apply, ignore_errors=True)
     git("checkout", "-q", "-f", "-B", WORK_BRANCH, base)
     git("clean", "-q", "-fd")
-
-
-def parse_address(value: str) -> str:
-    name, addr = email.utils.parseaddr(value)
-    return f"{name} <{addr}>" if name else addr

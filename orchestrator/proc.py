@@ -36,13 +36,14 @@ class CommandFailed(InfraError):
         self.result = result
 
 
-def require_tool(name: str) -> str:
-    """Path of an executable, or MissingDependency naming the Debian package."""
+def require_tool(name: str, package: str | None = None) -> str:
+    """Path of an executable, or MissingDependency naming the Debian package (`package`, else
+    the one configs/host/tools.yaml gives for the tool)."""
     # Python tools (b4, tuxmake) live beside the interpreter in the venv, which may not be
     # on PATH when kto is started as .venv/bin/kto.
     path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if path is None:
-        raise MissingDependency(f"`{name}`", package_for(name))
+        raise MissingDependency(f"`{name}`", package or package_for(name))
     return path
 
 
