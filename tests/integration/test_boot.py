@@ -29,13 +29,10 @@ def _qemu_pids() -> set[int]:
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64", "sparc64"])
 def test_boot_runs_a_command_and_powers_off(arch: str) -> None:
-    smp = "1" if arch == "sparc64" else "2"
     res = kto(
         "boot",
         "--arch",
         arch,
-        "--smp",
-        smp,
         "--",
         "sh",
         "-c",
@@ -154,13 +151,10 @@ def test_patched_kernel_boots_with_the_banner() -> None:
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64", "sparc64"])
 def test_network_ssh_commands_and_file_fetch(arch: str) -> None:
-    smp = "1" if arch == "sparc64" else "2"
     res = kto(
         "boot",
         "--arch",
         arch,
-        "--smp",
-        smp,
         "--network",
         "--ssh",
         "uname -m",
