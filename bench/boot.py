@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator import guest_protocol as gp
 from orchestrator import progress
-from orchestrator.boot import BootRequest, boot
-from orchestrator.build import BuildRequest, build
+from orchestrator.build.kernel import BuildRequest, build
+from orchestrator.guest import protocol as gp
+from orchestrator.job.boot_stage import BootRequest, boot
 
 
 def raw_boot(argv: list[str]) -> tuple[float, float]:

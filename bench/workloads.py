@@ -18,10 +18,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator import progress, workloads
-from orchestrator.boot import BootRequest, boot
-from orchestrator.build import BuildRequest, build
-from orchestrator.trees import load_tree_specs
+from orchestrator import progress
+from orchestrator.build.kernel import BuildRequest, build
+from orchestrator.build.trees import load_tree_specs
+from orchestrator.guest import testspec as workloads
+from orchestrator.job.boot_stage import BootRequest, boot
 
 # (workload, metrics section, metric, label)
 RATES = (

@@ -6,8 +6,8 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
-from .errors import EXIT_USAGE, KtoError
+from orchestrator import __version__
+from orchestrator.errors import EXIT_USAGE, KtoError
 
 # Each module provides add_parser(subparsers) and run(args) -> int. Only the module of the
 # command being run is imported (`kto parse` is started once per log by scorers: keep it fast).

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InfraError, MissingDependency
-from .hostdeps import package_for
+from orchestrator.config.tools import package_for
+from orchestrator.errors import InfraError, MissingDependency
 
 
 @dataclass(frozen=True)

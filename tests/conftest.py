@@ -6,14 +6,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-
-
-def shared_path(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is not present (../shared is beside the checkout in CI)")
-    return path
+DATA = REPO / "tests" / "data"  # everything the tests read lives in the checkout
 
 
 def git(repo: Path, *args: str) -> str:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from orchestrator.build import BuildRequest, cache_key, load_record, plan
+from orchestrator.build.kernel import BuildRequest, cache_key, load_record, plan
 
 
 def test_cache_key_depends_on_every_input() -> None:
@@ -56,9 +56,9 @@ def test_unknown_fragment_fails_before_work() -> None:
 
 
 def test_request_key_covers_fragments_and_series(tmp_path) -> None:
-    from orchestrator.build import request_key
-    from orchestrator.kconfig import Fragment
-    from orchestrator.profiles import load_profile
+    from orchestrator.build.kconfig import Fragment
+    from orchestrator.build.kernel import request_key
+    from orchestrator.config.arch import load_profile
 
     frag = tmp_path / "f.config"
     frag.write_text("CONFIG_A=y\n")

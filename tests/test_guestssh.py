@@ -5,8 +5,8 @@ import subprocess
 
 import paramiko
 
-from orchestrator import guestssh
-from orchestrator.initramfs import job_archive, job_script
+from orchestrator.guest import ssh as guestssh
+from orchestrator.guest.initramfs import job_archive, job_script
 
 
 def test_client_key_is_made_once_and_loads_in_paramiko() -> None:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import guest_protocol, initramfs, workloads
+from orchestrator.config.arch import load_profile
 from orchestrator.errors import ConfigError, MissingDependency, UserError
+from orchestrator.guest import busybox, cpio, debsrc, initramfs, testspec
+from orchestrator.guest import protocol as guest_protocol
 from orchestrator.paths import cache_dir, guest_tests_dir
-from orchestrator.profiles import load_profile
 
 ARCHES = ["x86_64", "arm64", "sparc64"]
 # conftest isolates KTO_CACHE per test; what `make setup` fetched lives in the real one.
@@ -45,7 +46,7 @@ def read_newc(data: bytes) -> list[dict]:
 
 
 def sample_archive() -> bytes:
-    ar = initramfs.Archive()
+    ar = cpio.Archive()
     ar.file("bin/tool", b"#!/bin/sh\necho hi\n", 0o755)
     ar.file("etc/motd", b"hello\n" * 3)
     ar.symlink("bin/sh", "tool")
@@ -83,7 +84,7 @@ def test_system_cpio_extracts_the_archive(tmp_path: Path) -> None:
 
 
 def test_device_nodes_as_cpio_lists_them() -> None:
-    ar = initramfs.Archive()
+    ar = cpio.Archive()
     ar.chardev("dev/console", 5, 1)
     ar.chardev("dev/null", 1, 3, 0o666)
     data = ar.to_bytes()
@@ -102,7 +103,7 @@ def test_writer_is_deterministic_and_aligned() -> None:
     assert sample_archive() == sample_archive()
     assert len(sample_archive()) % 4 == 0
     with pytest.raises(ValueError):
-        initramfs.Archive().file("/abs", b"")
+        cpio.Archive().file("/abs", b"")
 
 
 def test_gzip_is_reproducible_and_padded() -> None:
@@ -217,24 +218,21 @@ def test_initrd_is_base_plus_job(tmp_path: Path) -> None:
 
 
 def test_guest_tests_load_and_smoke_runs_everywhere() -> None:
-    smoke = initramfs.load_test("smoke")
+    smoke = testspec.load_test("smoke")
     assert set(smoke.arches) == set(ARCHES)
     assert [p.name for p in smoke.helpers()] == ["hello.c"]
     assert "run.sh" in [p.name for p in smoke.files()]
-    assert initramfs.test_timeout("smoke") == smoke.timeout_s
-    assert initramfs.test_timeout("command") is None
     for arch in ARCHES:
-        assert "smoke" in [t.name for t in initramfs.list_tests(arch)]
+        assert "smoke" in [t.name for t in testspec.list_tests(arch)]
     with pytest.raises(UserError, match="unknown guest test"):
-        initramfs.load_test("no-such-test")
+        testspec.load_test("no-such-test")
 
 
 def _fake_guest_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "guest-tests"
     shutil.copytree(guest_tests_dir() / "init", root / "init")
     monkeypatch.setattr(initramfs, "guest_tests_dir", lambda: root)
-    monkeypatch.setattr(workloads, "guest_tests_dir", lambda: root)
-    initramfs._busybox_sources.cache_clear()
+    monkeypatch.setattr(testspec, "guest_tests_dir", lambda: root)
     return root
 
 
@@ -243,10 +241,10 @@ def test_bad_test_yaml_names_file_and_key(tmp_path: Path, monkeypatch: pytest.Mo
     (root / "t1").mkdir()
     (root / "t1" / "test.yaml").write_text("name: t1\narches: [x86_64, vax]\ntimeout_s: 5\n")
     with pytest.raises(ConfigError, match=r"t1/test.yaml: `arches` has unknown arch\(es\) vax"):
-        initramfs.load_test("t1")
+        testspec.load_test("t1")
     (root / "t1" / "test.yaml").write_text("name: t1\narches: [x86_64]\ntimeout_s: 0\n")
     with pytest.raises(ConfigError, match="timeout_s"):
-        initramfs.load_test("t1")
+        testspec.load_test("t1")
 
 
 def test_helper_compile_failure_names_file_and_output(
@@ -286,15 +284,15 @@ def test_unsupported_arch_for_a_test_is_refused(
 
 def test_static_elf_check() -> None:
     with pytest.raises(Exception, match="not a 64-bit ELF"):
-        initramfs.check_static_elf(b"#!/bin/sh\n" + b"\0" * 64, 62, "script")
+        debsrc.check_static_elf(b"#!/bin/sh\n" + b"\0" * 64, 62, "script")
     if Path("/bin/busybox").exists():
         data = Path("/bin/busybox").read_bytes()
-        initramfs.check_static_elf(data, 62, "busybox")
+        debsrc.check_static_elf(data, 62, "busybox")
         with pytest.raises(Exception, match="wrong arch"):
-            initramfs.check_static_elf(data, 183, "busybox")
+            debsrc.check_static_elf(data, 183, "busybox")
     if Path("/bin/ls").exists():
         with pytest.raises(Exception, match="dynamically linked"):
-            initramfs.check_static_elf(Path("/bin/ls").read_bytes(), 62, "ls")
+            debsrc.check_static_elf(Path("/bin/ls").read_bytes(), 62, "ls")
 
 
 # --------------------------------------------------------------------------- busybox, base
@@ -308,12 +306,12 @@ def setup_cache(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _need_setup(arch: str) -> None:
-    spec = initramfs._busybox_sources()[arch]
+    spec = load_profile(arch).busybox
     present = {
-        "host": lambda: Path(spec.get("path", "")).exists(),
-        "deb": lambda: any((REAL_CACHE / "debs").glob(spec.get("deb", "-"))),
-        "build": lambda: any((REAL_CACHE / "busybox" / "src").glob(spec.get("dsc", "-"))),
-    }[spec["source"]]
+        "host": lambda: Path(spec.path).exists(),
+        "deb": lambda: any((REAL_CACHE / "debs").glob(spec.deb or "-")),
+        "build": lambda: any((REAL_CACHE / "busybox" / "src").glob(spec.dsc or "-")),
+    }[spec.source]
     if not present():
         pytest.skip(f"{arch} busybox source missing: `make setup` did not run")
 
@@ -321,7 +319,7 @@ def _need_setup(arch: str) -> None:
 @pytest.mark.parametrize("arch", ARCHES)
 def test_busybox_for_each_arch_has_the_applets(arch: str, setup_cache: Path) -> None:
     _need_setup(arch)
-    path = initramfs.busybox_for(load_profile(arch))  # sparc64: cross-built once (~25 s)
+    path = busybox.busybox_for(load_profile(arch))  # sparc64: cross-built once (~25 s)
     data = path.read_bytes()
     # Applet names are one NUL-separated string table in every busybox binary.
     missing = [a for a in initramfs.required_applets() if b"\0" + a.encode() + b"\0" not in data]
@@ -337,7 +335,7 @@ def test_base_initramfs_content_cache_and_determinism(
 ) -> None:
     _need_setup(arch)
     profile = load_profile(arch)
-    initramfs.busybox_for(profile)  # warm the shared busybox before timing anything
+    busybox.busybox_for(profile)  # warm the shared busybox before timing anything
     # Build the base into a private cache dir twice: same bytes, second call a cache hit.
     private = tmp_path / "initramfs"
     monkeypatch.setattr(initramfs, "initramfs_dir", lambda: private)
@@ -359,8 +357,8 @@ def test_base_initramfs_content_cache_and_determinism(
         assert name in by, name
     assert by["dev/console"]["rdev"] == (5, 1)
     assert by["init"]["data"] == initramfs.render_init()
-    machine = int(initramfs._busybox_sources()[arch]["elf_machine"])
-    initramfs.check_static_elf(by["kto/tests/smoke/hello"]["data"], machine, "hello")
+    machine = load_profile(arch).target.elf_machine
+    debsrc.check_static_elf(by["kto/tests/smoke/hello"]["data"], machine, "hello")
     assert stat.S_IMODE(by["kto/tests/smoke/hello"]["mode"]) == 0o755
 
 
@@ -368,7 +366,7 @@ def test_base_initramfs_content_cache_and_determinism(
 
 
 def _kernel(arch: str) -> Path:
-    from orchestrator.build import BuildRequest, build
+    from orchestrator.build.kernel import BuildRequest, build
 
     return build(BuildRequest(tree="debian-6.1", arch=arch)).kernel
 

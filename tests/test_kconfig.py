@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import kconfig
+from orchestrator.build import kconfig
 from orchestrator.errors import KconfigDropped, UserError
 
 

@@ -1,4 +1,4 @@
-"""Patch series: reading mboxes (b4), mangled mails (seeds), directories, git ranges; applying."""
+"""Patch series: mboxes (b4), mangled mails (data/mails/), directories, git ranges; applying."""
 
 from __future__ import annotations
 
@@ -7,17 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.build.patches import Series, apply_series, load_series
+from orchestrator.build.trees import resolve_tree, tree_lock
 from orchestrator.errors import PatchApplyError, UserError
-from orchestrator.patches import Series, apply_series, load_series
-from orchestrator.trees import resolve_tree, tree_lock
 
-from .conftest import REPO, git, shared_path
+from .conftest import DATA, REPO, git
 
-
-def _seed(name: str) -> Path:
-    matches = sorted(shared_path("seeds").glob(f"{name}_*.txt"))
-    assert matches, f"seed {name} missing"
-    return matches[0]
+MAILS = DATA / "mails"  # see MAILS/README.md
 
 
 def _make_series(repo: Path, out: Path, version: int, edits: list[tuple[int, str]]) -> None:
@@ -134,21 +130,25 @@ def test_bad_patches_argument_is_a_user_error(tiny_repo: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seed", "subject", "how"),
+    ("mail", "subject", "how"),
     [
-        ("001", "mm/mmu_notifiers: do not speculatively allocate a mmu_notifier_mm", "web-archive"),
         (
-            "002",
-            "mm/mmu_notifier: prevent unpaired invalidate_start and invalidate_end",
+            "web-archive-patch.txt",
+            "mm/mmu_notifiers: look up the notifier list once in the young helpers",
+            "web-archive",
+        ),
+        (
+            "flattened-qp-reply-patch.txt",
+            "mm/mmu_notifier: name the ops that set both secondary TLB and range callbacks",
             "lost newlines",
         ),
     ],
 )
-def test_seed_mails_are_read_and_fail_cleanly(
-    seed: str, subject: str, how: str, tiny_repo: Path, tmp_path: Path
+def test_mangled_mails_are_read_and_fail_cleanly(
+    mail: str, subject: str, how: str, tiny_repo: Path, tmp_path: Path
 ) -> None:
     tree = _tree_for(tiny_repo)
-    series = load_series(str(_seed(seed)), tree)
+    series = load_series(str(MAILS / mail), tree)
     assert len(series.patches) == 1
     patch = series.patches[0]
     assert subject in patch.subject
@@ -167,10 +167,10 @@ def test_seed_mails_are_read_and_fail_cleanly(
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("seed", ["001", "002"])
-def test_seed_series_do_not_apply_to_debian_61(seed: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mail", ["web-archive-patch.txt", "flattened-qp-reply-patch.txt"])
+def test_mangled_mails_do_not_apply_to_debian_61(mail: str, tmp_path: Path) -> None:
     tree = resolve_tree("debian-6.1")
-    series = load_series(str(_seed(seed)), tree)
+    series = load_series(str(MAILS / mail), tree)
     with tree_lock(tree):
         with pytest.raises(
             PatchApplyError,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.accel import HostFacts, choose_accel
-from orchestrator.console import ConsoleOutcome
+from orchestrator.config.arch import load_profile
 from orchestrator.errors import UserError
-from orchestrator.profiles import load_profile
-from orchestrator.qemu import BootSpec, build_argv, kernel_cmdline
-from orchestrator.verdict import Status, judge
+from orchestrator.job.outcome import ConsoleOutcome
+from orchestrator.job.verdict import Status, judge
+from orchestrator.vm.accel import HostFacts, choose_accel
+from orchestrator.vm.qemu import BootSpec, build_argv, kernel_cmdline
 
 K, INITRD = Path("/k/bzImage"), Path("/k/initrd")
 
@@ -160,7 +160,7 @@ def test_status_channel_and_network_devices() -> None:
 
 
 def test_status_channel_overrides_a_lost_console_marker(tmp_path: Path) -> None:
-    from orchestrator.boot import read_status_channel
+    from orchestrator.job.boot_stage import read_status_channel
 
     assert read_status_channel(tmp_path / "none.log") is None
     log = tmp_path / "status.log"

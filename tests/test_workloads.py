@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import workloads
-from orchestrator.console import ConsoleOutcome
 from orchestrator.errors import ConfigError, UserError
+from orchestrator.guest import monitor, workload
+from orchestrator.guest import testspec as workloads
+from orchestrator.job.outcome import ConsoleOutcome
+from orchestrator.job.verdict import Status, judge
 from orchestrator.parser import parse_text
-from orchestrator.verdict import Status, judge
 
 GOLDEN = Path(__file__).parent / "parser" / "golden"
 STRESS_X86 = ["base-x86_64", "debug", "lockdep", "rcutorture", "mm-stress", "kvm-x86_64"]
@@ -94,7 +95,7 @@ def test_unknown_arch_without_a_skip_reason_is_a_user_error() -> None:
 
 def test_rcutorture_onoff_cmdline_jiffies_and_duration() -> None:
     t = workloads.load_test("rcutorture-onoff")
-    p = workloads.plan(
+    p = workload.plan(
         t, "x86_64", "tcg", duration=60, build_record=_record(STRESS_X86), config_text=None
     )
     assert "rcutorture.torture_type=rcu" in p.cmdline
@@ -103,7 +104,7 @@ def test_rcutorture_onoff_cmdline_jiffies_and_duration() -> None:
     assert "rcutorture.shutdown_secs=60" in p.cmdline
     assert p.args == "duration=60"
     assert p.time_limit == t.timeout_s + 60
-    p1000 = workloads.plan(t, "arm64", "tcg", config_text="CONFIG_X=y\nCONFIG_HZ=1000\n")
+    p1000 = workload.plan(t, "arm64", "tcg", config_text="CONFIG_X=y\nCONFIG_HZ=1000\n")
     assert "rcutorture.onoff_interval=800" in p1000.cmdline
     assert p1000.record()["hz_source"] == "kernel .config"
     assert p1000.duration == t.duration.default  # type: ignore[union-attr]
@@ -111,11 +112,11 @@ def test_rcutorture_onoff_cmdline_jiffies_and_duration() -> None:
 
 def test_rcutorture_kernel_running_another_test_gets_torture_type_none() -> None:
     for name in ("smoke", "hotplug"):
-        p = workloads.plan(
+        p = workload.plan(
             workloads.load_test(name), "x86_64", "tcg", build_record=_record(STRESS_X86)
         )
         assert "rcutorture.torture_type=none" in p.cmdline
-    plain = workloads.plan(
+    plain = workload.plan(
         workloads.load_test("smoke"), "x86_64", "tcg", build_record=_record(["base-x86_64"])
     )
     assert plain.cmdline == []
@@ -123,7 +124,7 @@ def test_rcutorture_kernel_running_another_test_gets_torture_type_none() -> None
 
 def test_kernel_without_the_tests_fragments_is_refused() -> None:
     with pytest.raises(UserError, match=r"needs Kconfig fragment.*kvm-x86_64") as exc:
-        workloads.plan(
+        workload.plan(
             workloads.load_test("kvm-mmu-notifier"),
             "x86_64",
             "tcg",
@@ -149,7 +150,7 @@ def test_duration_overrides_and_args() -> None:
 # ------------------------------------------------------------------------------ metrics
 
 
-def _feed(mon: workloads.WorkloadMonitor, path: Path) -> list[str]:
+def _feed(mon: monitor.WorkloadMonitor, path: Path) -> list[str]:
     lines = path.read_text(errors="replace").splitlines()
     for line in lines:
         mon.feed(line)
@@ -166,7 +167,7 @@ def _feed(mon: workloads.WorkloadMonitor, path: Path) -> list[str]:
 def test_rcutorture_metrics_from_real_consoles(
     log: str, gps: int, onoff: tuple[int, ...], pipe0: int
 ) -> None:
-    mon = workloads.WorkloadMonitor(workloads.load_test("rcutorture-onoff"), duration=60)
+    mon = monitor.WorkloadMonitor(workloads.load_test("rcutorture-onoff"), duration=60)
     _feed(mon, GOLDEN / log)
     m = mon.metrics()["rcutorture"]
     assert m["grace_periods"] == gps
@@ -182,13 +183,13 @@ def test_result_lines_become_metrics() -> None:
         '[ 12.3] <<KTO>> result hotplug status=FAIL reason="cpu did not come back online" '
         "cpu=1 cycles=40 cycles_per_s=25.50 mode=random seed=99"
     )
-    name, fields = workloads.parse_result_line(line) or ("", {})
+    name, fields = monitor.parse_result_line(line) or ("", {})
     assert name == "hotplug" and fields["reason"] == "cpu did not come back online"
-    mon = workloads.WorkloadMonitor(workloads.load_test("hotplug"), duration=20)
+    mon = monitor.WorkloadMonitor(workloads.load_test("hotplug"), duration=20)
     mon.feed(line)
     m = mon.metrics()["hotplug"]
     assert m["cycles"] == 40 and m["cycles_per_s"] == 25.5 and m["seed"] == 99
-    assert workloads.parse_result_line("<<KTO>> test-end hotplug rc=0") is None
+    assert monitor.parse_result_line("<<KTO>> test-end hotplug rc=0") is None
 
 
 # ------------------------------------------------------------------------------ pass criteria
@@ -203,11 +204,11 @@ def _kernel_ended(**kw) -> ConsoleOutcome:
 
 def _judge_console(test: str, lines: list[str], outcome: ConsoleOutcome):
     t = workloads.load_test(test)
-    mon = workloads.WorkloadMonitor(t, duration=60)
+    mon = monitor.WorkloadMonitor(t, duration=60)
     for line in lines:
         mon.feed(line)
     findings = [f.to_dict() for f in parse_text("\n".join(lines), t.criteria.forbidden)]
-    return workloads.evaluate(t, judge(outcome, findings), outcome, mon)
+    return monitor.evaluate(t, judge(outcome, findings), outcome, mon)
 
 
 def test_rcutorture_recorded_console_passes_when_the_kernel_ends_it() -> None:
@@ -239,8 +240,8 @@ def test_rcutorture_killed_guest_stays_an_infra_or_hang_verdict() -> None:
     assert v.status is Status.ERROR
 
 
-def test_seed_002_mmu_notifier_line_is_a_fail_finding() -> None:
-    lines = (GOLDEN / "seed-002.log").read_text(errors="replace").splitlines()
+def test_mmu_notifier_line_in_a_mail_is_a_fail_finding() -> None:
+    lines = (GOLDEN / "mail-qp-mmu-notifier.log").read_text(errors="replace").splitlines()
     lines += ["<<KTO>> result kvm-mmu-notifier status=PASS iterations=10"]
     v = _judge_console("kvm-mmu-notifier", lines, _kernel_ended(test_rc=0))
     assert v.status is Status.FAIL
@@ -280,8 +281,8 @@ def test_composed_test_kvm_skip_is_a_note_not_a_skip() -> None:
 
 
 def test_kernel_warning_beats_a_passing_result_line() -> None:
-    seed = (GOLDEN / "seed-003.log").read_text(errors="replace").splitlines()
+    mail = (GOLDEN / "mail-quoted-rcutorture.log").read_text(errors="replace").splitlines()
     v = _judge_console(
-        "hotplug", [*seed, "<<KTO>> result hotplug status=PASS cycles=3"], _result_outcome(0)
+        "hotplug", [*mail, "<<KTO>> result hotplug status=PASS cycles=3"], _result_outcome(0)
     )
     assert v.status is Status.FAIL and v.title == "WARNING in __mmdrop"

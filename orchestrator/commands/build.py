@@ -5,42 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import progress
-from ..build import BuildRequest, build, plan
-from ..profiles import known_arches
-from ..trees import load_tree_specs
-
-
-def add_build_options(p: argparse.ArgumentParser) -> None:
-    specs, default = load_tree_specs()
-    p.add_argument(
-        "--tree",
-        default=default,
-        help=f"named tree ({', '.join(specs)}) or a path to a local git tree (default: {default})",
-    )
-    p.add_argument("--ref", help="commit/branch/tag in the tree (default: its HEAD)")
-    p.add_argument(
-        "--arch",
-        default="x86_64",
-        choices=known_arches(),
-        help="target architecture (default: x86_64)",
-    )
-    p.add_argument(
-        "--patches",
-        metavar="P",
-        help="series to apply: an mbox (lore thread; b4 picks the patches), a "
-        "directory of .patch files (optional `series` file), or a git range A..B",
-    )
-    p.add_argument(
-        "--config",
-        dest="fragments",
-        action="append",
-        default=[],
-        metavar="FRAG",
-        help="extra Kconfig fragment: a name in configs/kconfig/ or a path "
-        "(repeatable; the arch profile's own fragments always apply)",
-    )
-    p.add_argument("-j", "--jobs", type=int, help="parallel make jobs (default: all cores)")
+from orchestrator import progress
+from orchestrator.build.kernel import BuildRequest, build, plan
+from orchestrator.commands.options import add_build_options
 
 
 def request_from_args(args: argparse.Namespace) -> BuildRequest:

@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from .. import waivers
-from ..compare import compare, summary_lines
-from ..errors import EXIT_FAIL, EXIT_OK
-from ..results import load_run, resolve_run
+from orchestrator.errors import EXIT_FAIL, EXIT_OK
+from orchestrator.results import waivers
+from orchestrator.results.compare import compare, summary_lines
+from orchestrator.results.model import load_run, resolve_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

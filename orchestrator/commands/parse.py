@@ -10,7 +10,7 @@ import json
 import re
 import sys
 
-from ..errors import EXIT_FAIL, EXIT_OK, UserError
+from orchestrator.errors import EXIT_FAIL, EXIT_OK, UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -41,7 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..parser import ConsoleParser, parse_file  # imported here: `kto --help` stays light
+    from orchestrator.parser import (
+        ConsoleParser,
+        parse_file,
+    )  # imported here: `kto --help` stays light
 
     for pattern in args.pattern:
         try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import waivers
-from ..compare import summary_lines
-from ..reporting import write_reports
-from ..results import resolve_run
+from orchestrator.results import waivers
+from orchestrator.results.compare import summary_lines
+from orchestrator.results.model import resolve_run
+from orchestrator.results.reports import write_reports
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

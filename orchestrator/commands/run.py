@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from .. import progress, runrecord
-from ..boot import boot
-from ..build import build
-from ..reporting import effective_exit, finish_run, print_summary
-from ..rundir import new_run_dir
-from .boot import add_boot_options, boot_request, print_result, test_fragments, test_skip
-from .build import add_build_options, request_from_args
+from orchestrator.build.record import BuildResult
+from orchestrator.commands.options import (
+    add_boot_options,
+    add_build_options,
+    job_spec,
+    print_result,
+)
+from orchestrator.job.plan import plan_job
+from orchestrator.job.runner import JobResult, run_job
+from orchestrator.results import runrecord
+from orchestrator.results.reports import effective_exit, finish_run, print_summary
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,26 +30,31 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (code := test_skip(args, "run")) is not None:
-        return code
-    breq = request_from_args(args)
-    breq.fragments += [f for f in test_fragments(args) if f not in breq.fragments]
-    built = build(breq)
-    progress.say(f"kernel: {built.kernel}")
-    req = boot_request(args, built.dir)
-    req.build_record = built.record
-    run_dir = new_run_dir(f"run-{args.arch}")
-    job_dir = run_dir / f"{args.arch}-{req.test if not req.command else 'command'}"
-    timings = runrecord.start_inputs(run_dir, built.record, args.arch, [req.test])
-    runrecord.copy_build_log(built.dir, job_dir)
+    spec = job_spec(args)
+    plan = plan_job(spec)  # bad input fails here, before a run directory exists
+    run_dir = runrecord.new_run_dir(f"run-{spec.arch}")
+    job_dir = run_dir / spec.name
+    timings: dict[str, float] = {}
+
+    def on_built(built: BuildResult) -> None:
+        # Recorded before the guest starts: a run killed mid-boot still says what it tested.
+        timings.update(runrecord.start_inputs(run_dir, built.record, spec.arch, [spec.test]))
+        runrecord.update(run_dir, job_specs={spec.name: spec.to_dict()})
+
     status = "interrupted"
+    result: JobResult | None = None
     try:
-        result = boot(req, job_dir)
+        result = run_job(
+            spec, job_dir, plan=plan, echo=args.verbose, jobs=args.jobs, on_built=on_built
+        )
         status = "finished"
     finally:
         # Reports even after Ctrl-C or a crash: they mark the unfinished job.
         timings["boot"] = runrecord.job_seconds(job_dir)
         report = finish_run(run_dir, timings, status)
-    print_result(result, f"{args.arch} {result.record['test']}")
+    assert result is not None
+    if result.error is not None:
+        raise result.error  # the job's record and the reports are written
+    print_result(result, f"{spec.arch} {spec.test_name}")
     print_summary(report)
     return effective_exit(result, report)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import codecs
 import os
 
-from .console import ConsoleParser, CustomPattern
-from .findings import Finding
+from orchestrator.parser.findings import Finding
+from orchestrator.parser.stream import ConsoleParser, CustomPattern
 
 __all__ = ["ConsoleParser", "CustomPattern", "Finding", "parse_file", "parse_text"]
 

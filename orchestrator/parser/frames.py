@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from functools import cache
 
-from . import frame_rules
-from .report_types import STACK, StackSpec
+from orchestrator.parser import frame_rules
+from orchestrator.parser.report_types import STACK, StackSpec
 
 _PLACEHOLDERS = {
     "%PC%": r"\[<?(?:0x)?[0-9a-f]+>?\]",

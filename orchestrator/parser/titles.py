@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from . import frames
-from .report_types import OopsType, TitleFormat
+from orchestrator.parser import frames
+from orchestrator.parser.report_types import OopsType, TitleFormat
 
 _REPLACEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.ASCII), r)

@@ -7,6 +7,8 @@ golden/<name>.expected.json   expected {"findings": [...]} (without report text)
 KTO_REGEN_GOLDEN=1 pytest tests/parser rewrites the expected files; review the diff.
 The clean-*.log consoles are real clean runs (x86 boot/hotplug/rcutorture/nested
 KVM, arm64 boot/rcutorture, sparc64 boot): they must yield no finding at all.
+The mail-*.log files are mails written for these tests in the shapes real ones
+reach kto in (see tests/data/mails/README.md).
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ def test_clean_consoles_have_no_findings(log: Path) -> None:
     assert parse_file(log) == []
 
 
-def test_seed_003_quoted_log_with_lost_newlines() -> None:
-    """rcutorture splat quoted in a mail whose newlines were lost (LKML, June 2021)."""
-    findings = parse_file(GOLDEN / "seed-003.log")
+def test_quoted_log_with_lost_newlines() -> None:
+    """rcutorture/hotplug splat quoted in a reply whose newlines were lost, a reply
+    interjected in the call trace."""
+    findings = parse_file(GOLDEN / "mail-quoted-rcutorture.log")
     assert [(f.kind, f.title) for f in findings] == [
         ("warning", "WARNING in __mmdrop"),
         ("bad_rss", "BUG: Bad rss-counter state"),
@@ -59,23 +62,26 @@ def test_seed_003_quoted_log_with_lost_newlines() -> None:
     ]
     warning = findings[0]
     assert warning.function == "__mmdrop"
-    assert (warning.cpu, warning.pid, warning.comm, warning.taint) == (0, 175, "torture_onoff", "")
-    assert "WARNING: CPU: 0 PID: 175 at kernel/fork.c:686 __mmdrop+0x9f/0xb0" in warning.report
-    assert "finish_cpu+0x2e/0x40" in warning.report
+    assert (warning.cpu, warning.pid, warning.comm, warning.taint) == (1, 233, "torture_onoff", "")
+    # The mail client wrapped this line (" > " inside it); the report has it whole.
+    assert "WARNING: CPU: 1 PID: 233 at kernel/fork.c:802 __mmdrop+0xb6/0xd0" in warning.report
+    assert "finish_cpu+0x3a/0x50" in warning.report
     assert "? takedown_cpu" not in warning.report  # unreliable frames are dropped
     assert "MM_ANONPAGES val:1" in findings[1].report
 
 
-def test_seed_002_custom_pattern_in_quoted_printable_mail() -> None:
+def test_custom_pattern_in_quoted_printable_mail() -> None:
     pattern = r"\S+ \(\d+\) created two mmu_notifier's with invalidate_range_end\(\)"
-    findings = parse_file(GOLDEN / "seed-002.log", [pattern])
+    findings = parse_file(GOLDEN / "mail-qp-mmu-notifier.log", [pattern])
     assert [(f.kind, f.title) for f in findings] == [
         ("custom", "qemu-kvm (NUM) created two mmu_notifier's with invalidate_range_end()")
     ]
-    assert parse_file(GOLDEN / "seed-002.log") == []
+    assert parse_file(GOLDEN / "mail-qp-mmu-notifier.log") == []
 
 
-def test_seed_000_has_no_kernel_report() -> None:
+def test_mail_without_kernel_report() -> None:
     # The mail describes a cpus_read_lock deadlock with a Trace32-style call stack
-    # ("-005|cpus_read_lock()") but quotes no console report: nothing to find.
-    assert parse_file(GOLDEN / "seed-000.log") == []
+    # ("-004|cpus_read_lock()") but quotes no console report: nothing to find.
+    text = (GOLDEN / "mail-no-report.log").read_text()
+    assert "-004|cpus_read_lock()" in text and "finish_cpu()" in text
+    assert parse_file(GOLDEN / "mail-no-report.log") == []

@@ -1,0 +1,57 @@
+"""build.json: the record of one cached kernel build, read and written only here.
+
+`kto boot` reads it to find the kernel image in a build directory and to learn what the
+kernel was built from; `kto build` writes it last, atomically, so a directory with a PASS
+record is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator import atomic
+from orchestrator.results.layout import BUILD_RECORD
+
+
+@dataclass
+class BuildResult:
+    record: dict[str, Any]
+    dir: Path
+
+    @property
+    def kernel(self) -> Path:
+        return self.dir / self.record["artifacts"]["kernel"]["path"]
+
+    @property
+    def cache_hit(self) -> bool:
+        return bool(self.record.get("cache_hit"))
+
+
+def load_record(build_dir: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((build_dir / BUILD_RECORD).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def write_record(build_dir: Path, record: dict[str, Any]) -> None:
+    atomic.write_json(build_dir / BUILD_RECORD, record)
+
+
+def fragment_names(record: dict[str, Any] | None) -> list[str] | None:
+    """Fragment names a build record says the kernel has (None: unknown)."""
+    if not record:
+        return None
+    frags = (record.get("inputs") or {}).get("fragments")
+    if frags is None:
+        return None
+    return [f["name"] if isinstance(f, dict) else Path(str(f)).stem for f in frags]
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What a job record keeps of its kernel's build record."""
+    return {k: record.get(k) for k in ("key", "reproducer", "inputs")}

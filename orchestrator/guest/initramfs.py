@@ -1,0 +1,279 @@
+"""The guest side's initramfs: busybox + /init + guest-tests/, per arch, cached by content.
+
+A base archive per (arch, inputs) is built once and cached; each boot appends a tiny
+uncompressed cpio holding the job file (guest.protocol.JOB_FILE). The kernel unpacks
+concatenated archives in order, compressed or not, as long as each starts 4-byte aligned.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator import atomic, progress
+from orchestrator.config.arch import ArchProfile
+from orchestrator.errors import ConfigError, UserError
+from orchestrator.guest import dropbear
+from orchestrator.guest import protocol as guest_protocol
+from orchestrator.guest.busybox import busybox_for
+from orchestrator.guest.cpio import Archive, pad4
+from orchestrator.guest.debsrc import check_static_elf
+from orchestrator.guest.testspec import TEST_NAME_RE, GuestTest, list_tests, load_test
+from orchestrator.paths import cache_dir, guest_tests_dir
+from orchestrator.proc import require_tool, run
+
+# Bump when the archive layout changes, so old cached archives are not reused.
+LAYOUT_VERSION = "2"
+HELPER_CFLAGS = ("-static", "-O2", "-Wall")
+
+
+def init_dir() -> Path:
+    return guest_tests_dir() / "init"
+
+
+def required_applets() -> list[str]:
+    text = (init_dir() / "applets.txt").read_text()
+    return [ln.split("#")[0].strip() for ln in text.splitlines() if ln.split("#")[0].strip()]
+
+
+# --------------------------------------------------------------------------------------------
+# /init, helpers, base archive
+
+
+def render_init() -> bytes:
+    """guest-tests/init/init with the @@NAME@@ placeholders set from guest_protocol."""
+    text = (init_dir() / "init").read_text()
+    values = {
+        name: getattr(guest_protocol, name)
+        for name in (
+            "BOOT_OK",
+            "TEST_START",
+            "TEST_END",
+            "POWEROFF",
+            "JOB_FILE",
+            "STATUS_PORT",
+            "HOLD_RELEASE",
+            "NET_READY",
+        )
+    }
+    for name, value in values.items():
+        if "'" in value:
+            raise ConfigError(f"guest_protocol.{name} must not contain a single quote")
+        text = text.replace(f"@@{name}@@", value)
+    left = re.findall(r"@@\w+@@", text)
+    if left:
+        raise ConfigError(f"{init_dir() / 'init'}: unknown placeholder(s) {', '.join(left)}")
+    return text.encode()
+
+
+def _compiler(profile: ArchProfile) -> tuple[str, str]:
+    """(path, version line) of the arch's gcc; MissingDependency names its package."""
+    cc = require_tool(profile.build.cc, profile.build.cc_package)
+    version = run([cc, "--version"]).stdout.splitlines()[0].strip()
+    return cc, version
+
+
+def compile_helper(cc: str, source: Path, out: Path) -> None:
+    res = run([cc, *HELPER_CFLAGS, "-o", out, source], check=False)
+    if res.returncode != 0:
+        raise UserError(
+            f"guest helper {source} does not compile with {Path(cc).name} "
+            f"(exit {res.returncode}):\n{(res.stderr or res.stdout).rstrip()}",
+            hint="fix the C source; helpers are built with " + " ".join(HELPER_CFLAGS),
+        )
+
+
+def _select_tests(arch: str, tests: Sequence[str] | None) -> list[GuestTest]:
+    if tests is None:
+        return list_tests(arch)
+    chosen = [load_test(name) for name in tests]
+    for t in chosen:
+        if arch not in t.arches:
+            raise UserError(
+                f"guest test {t.name!r} does not support {arch}",
+                hint=f"its test.yaml lists arches: {', '.join(t.arches)}",
+            )
+    return chosen
+
+
+def _mode(path: Path) -> int:
+    return 0o755 if os.access(path, os.X_OK) else 0o644
+
+
+def _cache_key(
+    profile: ArchProfile,
+    busybox: bytes,
+    init: bytes,
+    tests: list[GuestTest],
+    cc_version: str,
+    sshd: bytes = b"",
+) -> str:
+    h = hashlib.sha256()
+
+    def put(*parts: str | bytes) -> None:
+        for p in parts:
+            b = p.encode() if isinstance(p, str) else p
+            h.update(b"%d:" % len(b) + b)
+
+    put(LAYOUT_VERSION, profile.name, profile.qemu.initrd_compression, busybox, init, sshd)
+    for t in tests:
+        put("test", t.name)
+        for f in t.files():
+            put(str(f.relative_to(t.dir)), oct(_mode(f)), f.read_bytes())
+        for c in t.helpers():
+            put("helper", c.name, c.read_bytes(), cc_version, *HELPER_CFLAGS)
+    return h.hexdigest()[:16]
+
+
+def _archive(
+    profile: ArchProfile, busybox: bytes, init: bytes, tests: list[GuestTest], sshd: bytes = b""
+) -> bytes:
+    ar = Archive()
+    # root for dropbear (static glibc reads these files directly, no NSS modules needed)
+    ar.dir("etc")
+    ar.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+    ar.file("etc/group", b"root:x:0:\n")
+    ar.dir("root", 0o700)
+    ar.dir("root/.ssh", 0o700)
+    ar.dir("etc/dropbear", 0o700)
+    if sshd:
+        ar.file("usr/sbin/dropbear", sshd, 0o755)
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "root", "kto/tests"):
+        ar.dir(d)
+    ar.dir("tmp", 0o1777)
+    # The kernel opens /dev/console for init's stdio before /init can mount devtmpfs.
+    ar.chardev("dev/console", 5, 1, 0o600)
+    ar.chardev("dev/null", 1, 3, 0o666)
+    ar.file("bin/busybox", busybox, 0o755)
+    ar.symlink("bin/sh", "busybox")
+    ar.file("init", init, 0o755)
+    cc: str | None = None
+    with tempfile.TemporaryDirectory(prefix="kto-helpers-") as tmp:
+        for t in tests:
+            base = f"kto/tests/{t.name}"
+            ar.dir(base)
+            for f in t.files():
+                ar.file(f"{base}/{f.relative_to(t.dir).as_posix()}", f.read_bytes(), _mode(f))
+            for c in t.helpers():
+                cc = cc or _compiler(profile)[0]
+                out = Path(tmp) / f"{t.name}-{c.stem}"
+                compile_helper(cc, c, out)
+                data = out.read_bytes()
+                check_static_elf(data, profile.target.elf_machine, str(c))
+                ar.file(f"{base}/{c.stem}", data, 0o755)
+    return ar.to_bytes()
+
+
+def compress(data: bytes, compression: str) -> bytes:
+    if compression == "none":
+        return data
+    if compression == "gzip":
+        # mtime=0 keeps the bytes reproducible; the zero padding keeps an appended archive
+        # 4-byte aligned, which the kernel's unpacker requires.
+        gz = gzip.compress(data, compresslevel=9, mtime=0)
+        return gz + pad4(len(gz))
+    raise ConfigError(f"initrd_compression {compression!r}: expected gzip or none")
+
+
+def initramfs_dir() -> Path:
+    return cache_dir() / "initramfs"
+
+
+def build_base_initramfs(
+    profile: ArchProfile, tests: Sequence[str] | None = None, sshd: bool = False
+) -> Path:
+    """The cached base archive for the arch: busybox, /init, the tests and their helpers,
+    and dropbear when the guest is to be reached over SSH (`sshd`)."""
+    chosen = _select_tests(profile.name, tests)
+    busybox = busybox_for(profile).read_bytes()
+    init = render_init()
+    needs_cc = any(t.helpers() for t in chosen)
+    cc_version = _compiler(profile)[1] if needs_cc else ""
+    sshd_bin = dropbear.dropbear_for(profile).read_bytes() if sshd else b""
+    key = _cache_key(profile, busybox, init, chosen, cc_version, sshd_bin)
+    suffix = ".cpio.gz" if profile.qemu.initrd_compression == "gzip" else ".cpio"
+    path = initramfs_dir() / f"{profile.name}-{key}{suffix}"
+    if path.is_file():
+        return path
+    data = compress(
+        _archive(profile, busybox, init, chosen, sshd_bin), profile.qemu.initrd_compression
+    )
+    atomic.write_bytes(path, data)
+    names = ", ".join(t.name for t in chosen) or "no tests"
+    progress.say(f"initramfs {profile.name}: {path.name} ({len(data) // 1024} KiB; {names})")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# per-boot job
+
+
+def sh_quote(value: str) -> str:
+    """Always single-quoted (unlike shlex.quote), so the job file reads uniformly."""
+    if "\0" in value:
+        raise UserError("a guest command or argument cannot contain a NUL byte")
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def job_script(
+    test: str,
+    command: str | None = None,
+    shell: bool = False,
+    args: str = "",
+    net: bool = False,
+    hold: int = 0,
+) -> str:
+    if not TEST_NAME_RE.match(test):
+        raise UserError(f"guest test name {test!r}: use letters, digits, '.', '_' or '-'")
+    values = {
+        "KTO_TEST": test,
+        "KTO_CMD": command or "",
+        "KTO_SHELL": "1" if shell else "",
+        "KTO_ARGS": args,
+        "KTO_NET": "1" if net else "",
+        "KTO_HOLD": str(hold) if hold else "",
+    }
+    assert tuple(values) == guest_protocol.JOB_VARS
+    lines = ["# kto job, sourced by /init (written by orchestrator/initramfs.py)"]
+    lines += [f"{k}={sh_quote(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def job_archive(
+    test: str,
+    command: str | None = None,
+    shell: bool = False,
+    args: str = "",
+    net: bool = False,
+    hold: int = 0,
+    authorized_key: str | None = None,
+) -> bytes:
+    """A small uncompressed newc archive holding the job file, appended to the base."""
+    ar = Archive()
+    ar.file(guest_protocol.JOB_FILE, job_script(test, command, shell, args, net, hold).encode())
+    if authorized_key:
+        ar.file("root/.ssh/authorized_keys", authorized_key.encode() + b"\n", 0o600)
+    return ar.to_bytes()
+
+
+def initrd_for(profile: ArchProfile, base: Path, job: bytes, dest: Path) -> Path:
+    """Write base + job to dest: one initrd the kernel unpacks as two archives."""
+    try:
+        data = base.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read the base initramfs {base}: {exc}") from exc
+    gzipped = data[:2] == b"\x1f\x8b"
+    if gzipped != (profile.qemu.initrd_compression == "gzip"):
+        raise UserError(
+            f"{base}: not a {profile.qemu.initrd_compression} base initramfs for {profile.name}",
+            hint="use build_base_initramfs(profile) for this arch",
+        )
+    if len(data) % 4:  # the appended archive must start 4-byte aligned
+        data += pad4(len(data))
+    atomic.write_bytes(dest, data + job)
+    return dest

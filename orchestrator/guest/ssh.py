@@ -1,0 +1,131 @@
+"""Reaching a guest over SSH (paramiko): kto's client key, a loopback port, commands, files.
+
+The guest runs dropbear behind QEMU user networking; the only way in is a forward bound to
+127.0.0.1. kto logs in as root with its own ed25519 key, whose public half is put into the
+guest's /root/.ssh/authorized_keys by the job archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import atomic
+from orchestrator.errors import InfraError
+from orchestrator.paths import cache_dir
+
+# paramiko logs connection attempts to a guest that is still booting as tracebacks; kto
+# reports the outcome itself.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+
+def client_key_path() -> Path:
+    return cache_dir() / "ssh" / "id_ed25519"
+
+
+def ensure_client_key() -> tuple[Path, str]:
+    """(private key path, OpenSSH public key line), generated once per cache."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = client_key_path()
+    pub = path.with_suffix(".pub")
+    if not path.exists() or not pub.exists():
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        atomic.write_bytes(path, private)
+        path.chmod(0o600)
+        atomic.write_text(pub, public.decode() + " kto\n")
+    return path, pub.read_text().strip()
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class CommandResult:
+    command: str
+    status: int
+    stdout: bytes
+    stderr: bytes
+
+
+class GuestSSH:
+    def __init__(self, port: int, key: Path | None = None) -> None:
+        self.port = port
+        self.key = key or ensure_client_key()[0]
+        self._client = None
+
+    def connect(self, timeout: float = 60.0) -> None:
+        import paramiko
+
+        pkey = paramiko.Ed25519Key.from_private_key_file(str(self.key))
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            client = paramiko.SSHClient()
+            # The guest's host key is made at boot: every boot is a new host.
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            try:
+                client.connect(
+                    "127.0.0.1",
+                    port=self.port,
+                    username="root",
+                    pkey=pkey,
+                    look_for_keys=False,
+                    allow_agent=False,
+                    timeout=10,
+                    banner_timeout=30,
+                    auth_timeout=30,
+                )
+                self._client = client
+                return
+            except (OSError, paramiko.SSHException) as exc:
+                last = exc
+                client.close()
+                time.sleep(0.5)
+        raise InfraError(
+            f"SSH to the guest (127.0.0.1:{self.port}) failed for {timeout:.0f} s: {last}",
+            hint="does the kernel have networking? `kto run --network` "
+            "adds the arch's net fragment to the build",
+        )
+
+    def run(self, command: str, timeout: float = 300.0) -> CommandResult:
+        assert self._client is not None, "connect() first"
+        _, out, err = self._client.exec_command(command, timeout=timeout)
+        stdout = out.read()
+        stderr = err.read()
+        status = out.channel.recv_exit_status()
+        return CommandResult(command, status, stdout, stderr)
+
+    def fetch(self, guest_path: str) -> bytes:
+        """A guest file's bytes (dropbear has no SFTP server: `cat` over an exec channel)."""
+        res = self.run(f"cat {_quote(guest_path)}")
+        if res.status != 0:
+            raise InfraError(
+                f"cannot read {guest_path} in the guest: "
+                f"{res.stderr.decode(errors='replace').strip()}"
+            )
+        return res.stdout
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"

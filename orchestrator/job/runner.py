@@ -1,0 +1,130 @@
+"""run_job: the one way any driver builds, boots and judges a JobSpec.
+
+A job always ends with a job.json in its folder: a verdict from the console, a SKIP decided
+before any work, or the error that stopped it (a series that does not apply or a kernel that
+does not build is MISS, with the exit code 4/5 the user would get from `kto build`; a host
+or harness failure before the guest started is ERROR). Drivers never lose a job's record to
+an exception, and decide themselves whether to stop (`kto run`) or go on (the matrix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator import atomic, progress
+from orchestrator.build.kernel import BuildRequest, build
+from orchestrator.build.record import BuildResult
+from orchestrator.errors import BuildError, KtoError, PatchApplyError
+from orchestrator.job.boot_stage import base_record, boot
+from orchestrator.job.outcome import ConsoleOutcome
+from orchestrator.job.plan import JobPlan, Kernel, plan_job
+from orchestrator.job.spec import JobSpec
+from orchestrator.job.verdict import Status, Verdict
+from orchestrator.results.layout import JOB_RECORD
+from orchestrator.results.runrecord import copy_build_log
+
+
+@dataclass
+class JobResult:
+    spec: JobSpec
+    verdict: Verdict
+    dir: Path
+    record: dict[str, Any]
+    outcome: ConsoleOutcome = field(default_factory=ConsoleOutcome)
+    build: BuildResult | None = None
+    error: KtoError | None = None  # what stopped the job before (or instead of) a verdict
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
+        # `kto boot -- CMD` passes the command's status through when the kernel was fine.
+        v, o = self.verdict, self.outcome
+        if v.status is Status.FAIL and not v.findings and o.test_rc:
+            return o.test_rc
+        return v.status.exit_code
+
+
+def build_request(plan: JobPlan, jobs: int | None = None) -> BuildRequest:
+    s = plan.spec
+    return BuildRequest(
+        tree=plan.tree,
+        arch=plan.profile.name,
+        ref=s.ref,
+        patches=s.patches,
+        fragments=list(plan.fragments),
+        jobs=jobs,
+    )
+
+
+def _stopped(plan: JobPlan, job_dir: Path, status: Status, exc: KtoError, stage: str) -> JobResult:
+    verdict = Verdict(status, f"{stage} failed: {exc.message.splitlines()[0]}")
+    record = {
+        **base_record(plan),
+        "status": str(status),
+        "verdict": verdict.to_dict(),
+        "stage": stage,
+        "error": {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code},
+    }
+    atomic.write_json(job_dir / JOB_RECORD, record)
+    return JobResult(plan.spec, verdict, job_dir, record, error=exc)
+
+
+def skipped(plan: JobPlan, job_dir: Path) -> JobResult:
+    """A test that cannot run on this arch: a SKIP record, nothing built or booted."""
+    verdict = Verdict(Status.SKIP, plan.skip or "skipped")
+    record = {**base_record(plan), "status": str(verdict.status), "verdict": verdict.to_dict()}
+    atomic.write_json(job_dir / JOB_RECORD, record)
+    return JobResult(plan.spec, verdict, job_dir, record)
+
+
+def prepare_kernel(plan: JobPlan, jobs: int | None = None) -> tuple[Kernel, BuildResult | None]:
+    """The job's kernel: the one given, or a (cached) build of its tree + series + config."""
+    if plan.kernel is not None:
+        return plan.kernel, None
+    built = build(build_request(plan, jobs))
+    progress.say(f"kernel: {built.kernel}")
+    return Kernel(built.kernel, built.record), built
+
+
+def run_job(
+    spec: JobSpec,
+    job_dir: Path,
+    *,
+    plan: JobPlan | None = None,
+    echo: bool = False,
+    jobs: int | None = None,
+    on_built: Callable[[BuildResult], None] | None = None,
+) -> JobResult:
+    """Build (cached), boot, judge. `plan`: the spec already resolved (bad input fails in
+    plan_job, before the driver makes any directory); `on_built`: told about the kernel
+    before the guest starts (`kto run` records the run's inputs then)."""
+    plan = plan or plan_job(spec)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    if plan.skip:
+        return skipped(plan, job_dir)
+    try:
+        kernel, built = prepare_kernel(plan, jobs)
+    except (PatchApplyError, BuildError) as exc:
+        return _stopped(plan, job_dir, Status.MISS, exc, "build")
+    except KtoError as exc:
+        return _stopped(plan, job_dir, Status.ERROR, exc, "build")
+    if built is not None:
+        copy_build_log(built.dir, job_dir)
+        if on_built:
+            on_built(built)
+    try:
+        verdict, outcome, record = boot(plan, kernel, job_dir, echo=echo)
+    except KtoError as exc:
+        if (job_dir / JOB_RECORD).is_file():
+            # The console session ran and wrote its verdict (an interrupt, say): keep it.
+            from orchestrator.results.model import load_job
+
+            job = load_job(job_dir)
+            verdict = Verdict(job.status, job.reason, job.title, job.findings)
+            return JobResult(spec, verdict, job_dir, job.record, build=built, error=exc)
+        return _stopped(plan, job_dir, Status.ERROR, exc, "boot")
+    return JobResult(spec, verdict, job_dir, record, outcome, built)

@@ -1,0 +1,85 @@
+"""A job as data: what to build, how to boot it, what to run and judge, which repeat.
+
+Every driver (`kto run`, `kto boot`, the nightly matrix, the bisect driver) describes its work
+as JobSpecs and hands each to job.runner.run_job; nothing else builds, boots or judges. A
+spec is immutable and has a stable id: the hash of its sorted fields, so the same work asked
+for twice (tonight and last night, or by two drivers) has the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+DEFAULT_TEST = "smoke"
+COMMAND_TEST = "command"  # the job name of `kto boot -- CMD`
+
+
+@dataclass(frozen=True)
+class BootOptions:
+    smp: int | None = None  # None: min(2, the machine's maximum)
+    memory: str | None = None  # None: the arch profile's
+    accel: str = "auto"
+    append: tuple[str, ...] = ()  # extra kernel parameters (after the test's: they win)
+    patterns: tuple[str, ...] = ()  # extra console regexes reported as findings
+    test_timeout: float | None = None  # None: the test's own limit
+    boot_timeout: float | None = None  # None: outcome.Timeouts' default
+    silence_timeout: float | None = None
+    network: bool = False
+    ssh_commands: tuple[str, ...] = ()
+    fetch: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    arch: str
+    tree: str | None = None  # a kernels/trees.yaml name or a git tree path; None: the default
+    ref: str | None = None
+    patches: str | None = None  # an mbox, a directory of patches, or a git range
+    fragments: tuple[str, ...] = ()  # Kconfig fragments on top of the arch profile's
+    kernel: str | None = None  # a prebuilt image or `kto build` dir: nothing is built
+    test: str = DEFAULT_TEST
+    command: str | None = None  # `kto boot -- CMD`: run CMD instead of a test
+    duration: int | None = None
+    test_args: tuple[tuple[str, str], ...] = ()  # run.sh key=value overrides
+    boot: BootOptions = field(default_factory=BootOptions)
+    repeat: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def id(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def test_name(self) -> str:
+        """What ran: the test, or "command" for `kto boot -- CMD`."""
+        return COMMAND_TEST if self.command else self.test
+
+    @property
+    def name(self) -> str:
+        """The job's folder name in its run directory."""
+        suffix = f"-r{self.repeat}" if self.repeat else ""
+        return f"{self.arch}-{self.test_name}{suffix}"
+
+    def with_repeat(self, repeat: int) -> JobSpec:
+        return replace(self, repeat=repeat)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        """The inverse of to_dict (job.json keeps the spec: a job can be re-run from it)."""
+        boot = dict(d.get("boot") or {})
+        for k in ("append", "patterns", "ssh_commands", "fetch"):
+            boot[k] = tuple(boot.get(k) or ())
+        return cls(
+            **{
+                **{k: v for k, v in d.items() if k != "boot"},
+                "fragments": tuple(d.get("fragments") or ()),
+                "test_args": tuple(tuple(kv) for kv in d.get("test_args") or ()),
+                "boot": BootOptions(**boot),
+            }
+        )

@@ -1,0 +1,91 @@
+"""JUnit XML for CI dashboards (Jenkins, GitLab): one suite per (tree, arch, config).
+
+Mapping: FAIL -> <failure> (message: the finding title, body: the report), ERROR/MISS ->
+<error> (the harness could not judge the kernel), SKIP -> <skipped>; PASS/DONE pass. Waived
+findings do not fail a testcase; they are named in its system-out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from orchestrator.results.model import Job, Run
+from orchestrator.job.verdict import Status
+
+BODY_LIMIT = 64 * 1024  # a report excerpt, not a second console log
+
+
+def _classname(job: Job) -> str:
+    return f"{job.arch}.{job.config}.{job.test}"
+
+
+def _name(job: Job, repeats: int) -> str:
+    return f"{job.test}#{job.repeat}" if repeats > 1 else job.test
+
+
+def _system_out(job: Job) -> str:
+    lines = [f"verdict: {job.status} - {job.reason}", f"job dir: {job.path}"]
+    lines += [f"waived finding: {t}" for t in job.waived]
+    lines += [f"missing: {m}" for m in job.missing]
+    tail = job.console_tail()
+    if tail:
+        lines += ["", "--- console.log (tail) ---", tail]
+    return "\n".join(lines)
+
+
+def testcase(job: Job, repeats: int = 1) -> TestCase:
+    case = TestCase(
+        _name(job, repeats),
+        classname=_classname(job),
+        elapsed_sec=round(job.seconds, 3),
+        stdout=_system_out(job),
+        status=str(job.status),
+    )
+    if job.status is Status.FAIL:
+        failing = job.failing_findings()
+        first = failing[0] if failing else None
+        message = job.title or (first or {}).get("title") or job.reason
+        body = (first or {}).get("report") or job.reason
+        if len(failing) > 1:
+            body += "\n\nalso: " + "; ".join(f["title"] for f in failing[1:])
+        case.add_failure_info(message=message, output=body[:BODY_LIMIT], failure_type="FAIL")
+    elif job.status in (Status.ERROR, Status.MISS):
+        case.add_error_info(message=job.reason, output=job.reason, error_type=str(job.status))
+    elif job.status is Status.SKIP:
+        case.add_skipped_info(message=job.reason or "not applicable")
+    return case
+
+
+def suites(run: Run) -> list[TestSuite]:
+    groups: dict[tuple[str, str, str], list[Job]] = defaultdict(list)
+    for job in run.jobs:
+        groups[(job.tree, job.arch, job.config)].append(job)
+    out = []
+    for (tree, arch, config), jobs in sorted(groups.items()):
+        counts: dict[str, int] = defaultdict(int)
+        for j in jobs:
+            counts[j.test] += 1
+        first = jobs[0]
+        props = {
+            "run": run.id,
+            "tree": tree,
+            "commit": first.commit or "unknown",
+            "patchset": first.patchset or "unknown",
+            "qemu": first.qemu_version or "unknown",
+        }
+        out.append(
+            TestSuite(
+                f"{tree}.{arch}.{config}",
+                [testcase(j, counts[j.test]) for j in jobs],
+                hostname=(run.record.get("host") or {}).get("hostname"),
+                timestamp=first.record.get("started"),
+                properties=props,
+            )
+        )
+    return out
+
+
+def render(run: Run) -> str:
+    return to_xml_report_string(suites(run), prettyprint=True, encoding="utf-8")

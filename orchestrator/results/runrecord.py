@@ -1,0 +1,197 @@
+"""run.json: what a run was asked to do, on which host and tools, and how long each phase took.
+
+Written when the run directory is created (so a run killed at once still says what it was),
+updated as inputs become known, and closed at the end; always atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import shlex
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__, atomic
+from orchestrator.paths import results_dir
+from orchestrator.results.layout import BUILD_LOG, JOB_RECORD, LATEST, RUN_RECORD
+from orchestrator.results.model import Job, load_job
+
+
+def host_info() -> dict[str, Any]:
+    distro = None
+    os_release = Path("/etc/os-release")
+    if os_release.is_file():
+        for line in os_release.read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip('"')
+    return {
+        "hostname": socket.gethostname(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "distro": distro,
+        "python": platform.python_version(),
+    }
+
+
+def reproducer(argv: list[str] | None = None) -> str:
+    return shlex.join(["kto", *(sys.argv[1:] if argv is None else argv)])
+
+
+def read(run_dir: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((run_dir / RUN_RECORD).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def start(run_dir: Path, label: str, argv: list[str] | None = None) -> None:
+    atomic.write_json(
+        run_dir / RUN_RECORD,
+        {
+            "kto_version": __version__,
+            "run_id": run_dir.name,
+            "label": label,
+            "status": "started",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "reproducer": reproducer(argv),
+            "host": host_info(),
+        },
+    )
+
+
+def update(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge fields into run.json (dicts one level deep: timings accumulate)."""
+    doc = read(run_dir)
+    for key, value in fields.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            doc[key] = {**doc[key], **value}
+        else:
+            doc[key] = value
+    atomic.write_json(run_dir / RUN_RECORD, doc)
+    return doc
+
+
+def build_inputs(record: dict[str, Any]) -> dict[str, Any]:
+    """The run-level view of a build.json: what was built, with what, how long it took."""
+    inputs = record.get("inputs") or {}
+    series = inputs.get("series") or {}
+    return {
+        "tree": inputs.get("tree"),
+        "ref": inputs.get("ref"),
+        "commit": inputs.get("base_commit"),
+        "describe": inputs.get("describe"),
+        "patches": series.get("source") or None,
+        "patchset": series.get("hash"),
+        "patch_subjects": [p.get("subject") for p in series.get("patches") or []],
+        "fragments": [f.get("name") for f in inputs.get("fragments") or []],
+        "kconfig_base": inputs.get("kconfig_base"),
+    }
+
+
+def build_summary(record: dict[str, Any]) -> dict[str, Any]:
+    durations = record.get("durations") or {}
+    return {
+        "key": record.get("key"),
+        "created": record.get("created"),
+        "duration": durations.get("total"),
+        "cache_hit": bool(record.get("cache_hit")),
+        "compiler": (record.get("toolchain") or {}).get("version"),
+        "reproducer": record.get("reproducer"),
+        "warnings": record.get("warnings"),
+        "errors": record.get("errors"),
+    }
+
+
+def copy_build_log(build_dir: Path, job_dir: Path) -> None:
+    """The job folder carries its kernel's build.log, so a run dir stands on its own."""
+    log = build_dir / BUILD_LOG
+    if log.is_file():
+        job_dir.mkdir(parents=True, exist_ok=True)
+        tmp = job_dir / f".{BUILD_LOG}.tmp"
+        shutil.copyfile(log, tmp)
+        os.replace(tmp, job_dir / BUILD_LOG)
+
+
+def start_inputs(
+    run_dir: Path, build_record: dict[str, Any], arch: str, tests: list[str]
+) -> dict[str, float]:
+    """Record a single-arch run's inputs; returns the phase timings dict to fill in."""
+    durations = build_record.get("durations_this_request") or build_record.get("durations") or {}
+    timings = {"build": float(durations.get("total") or 0.0)}
+    summary = build_summary(build_record)
+    update(
+        run_dir,
+        inputs={**build_inputs(build_record), "arches": [arch], "tests": tests},
+        versions={
+            "compiler": summary["compiler"],
+            "tuxmake": (build_record.get("tuxmake") or {}).get("version"),
+        },
+        builds={summary["key"] or "unknown": summary},
+        timings=timings,
+    )
+    return timings
+
+
+def job_seconds(job_dir: Path) -> float:
+    """Wall time of a job's guest phase, from its job.json (0 if it never got that far)."""
+    durations = load_job(job_dir).record.get("durations") or {}
+    try:
+        return float(sum(durations.values()))
+    except (TypeError, AttributeError):
+        return 0.0
+
+
+def _jobs(run_dir: Path) -> list[Job]:
+    return [load_job(p) for p in sorted(run_dir.iterdir()) if (p / JOB_RECORD).is_file()]
+
+
+def qemu_versions(run_dir: Path) -> list[str]:
+    """The QEMU versions the run's jobs recorded (one per arch binary)."""
+    return list(dict.fromkeys(v for j in _jobs(run_dir) if (v := j.qemu_version)))
+
+
+def interrupted(run_dir: Path) -> bool:
+    """Did SIGINT/SIGTERM stop a job? The console catches it and the job ends as an ERROR."""
+    for job in _jobs(run_dir):
+        killed = (job.record.get("outcome") or {}).get("killed")
+        if isinstance(killed, str) and killed.startswith("interrupted"):
+            return True
+    return False
+
+
+def job_tests(run_dir: Path) -> list[str]:
+    """The tests the run's jobs ran ("command" for `-- CMD`), in job order."""
+    return list(dict.fromkeys(j.test for j in _jobs(run_dir) if j.record.get("test")))
+
+
+def new_run_dir(label: str, root: Path | None = None) -> Path:
+    """A new results/<run-id>/ (never an old one reused), with run.json, and `latest` at it."""
+    root = root or results_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{secrets.token_hex(2)}"
+        path = root / run_id
+        try:
+            path.mkdir()  # never reuse (and so never overwrite) an old run
+            break
+        except FileExistsError:
+            continue
+    start(path, label)  # run.json first: even a run killed at once says what it was
+    _point_latest(root, path)
+    return path
+
+
+def _point_latest(root: Path, target: Path) -> None:
+    tmp = root / f".{LATEST}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target.name)
+    os.replace(tmp, root / LATEST)

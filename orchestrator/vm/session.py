@@ -1,0 +1,256 @@
+"""A QEMU guest on a pty: every console byte to disk, lines to the parser, timeouts, hangs.
+
+The guest is spawned with pexpect in its own session (process group). Raw bytes go to
+console.log untouched; console.timing.tsv maps each line's byte offset to host time. When
+the guest stops making progress, SysRq (via a serial BREAK: Ctrl-A b on QEMU's stdio mux)
+asks the kernel for blocked tasks, all tasks and all CPUs' stacks before the guest is killed,
+so a hang ends with evidence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pexpect
+
+from orchestrator import progress
+from orchestrator.errors import InfraError
+from orchestrator.guest import protocol as gp
+from orchestrator.job.outcome import ConsoleOutcome, Timeouts
+from orchestrator.results.layout import CONSOLE, CONSOLE_TIMING
+
+SYSRQ_KEYS = "wtl"  # blocked tasks, all tasks, all CPUs' backtraces
+SYSRQ_ANSWER = b"sysrq: "
+REBOOT_LINES = ("reboot: Restarting system", "Rebooting in ")
+
+
+class Interrupted(InfraError):
+    """SIGINT/SIGTERM reached kto while a guest was running: the job is an ERROR (exit 3)."""
+
+
+class ConsoleSession:
+    def __init__(
+        self,
+        argv: list[str],
+        outdir: Path,
+        timeouts: Timeouts,
+        on_line: Callable[[str], None] | None = None,
+        echo: bool = False,
+        on_test_end: Callable[[int], bool] | None = None,
+    ) -> None:
+        self.argv = argv
+        self.outdir = outdir
+        self.timeouts = timeouts
+        self.on_line = on_line
+        self.on_test_end = on_test_end  # host work while the guest waits (SSH), before poweroff
+        self.echo = echo
+        self.outcome = ConsoleOutcome()
+        self._partial = b""
+        self._offset = 0
+        self._start = 0.0
+        self._last_output = 0.0
+        self._phase_deadline = 0.0
+        self._log: BinaryIO | None = None
+        self._timing: Any = None
+        self._child: pexpect.spawn | None = None
+        self._stop: str | None = None  # set when kto must stop the guest without a hang
+
+    # -- process ---------------------------------------------------------------------------
+    def _spawn(self) -> pexpect.spawn:
+        child = pexpect.spawn(
+            self.argv[0], self.argv[1:], echo=False, timeout=None, dimensions=(50, 250)
+        )
+        tty.setraw(child.child_fd)  # no \n -> \r\n games: console.log gets QEMU's bytes
+        # pexpect sleeps 0.1 s twice in close() by default; QEMU has exited by then.
+        child.delayafterclose = child.ptyproc.delayafterclose = 0.0
+        child.delayafterterminate = child.ptyproc.delayafterterminate = 0.0
+        return child
+
+    def _kill(self, grace: float = 0.0) -> None:
+        """Stop QEMU: after `grace` s of waiting for it to exit on its own, SIGTERM, SIGKILL."""
+        child = self._child
+        if child is None:
+            return
+        deadline = time.monotonic() + grace
+        while child.isalive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not child.isalive():
+            return
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 3
+        while child.isalive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if child.isalive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+
+    # -- console bytes -----------------------------------------------------------------------
+    def _consume(self, data: bytes) -> None:
+        assert self._log is not None
+        now = time.monotonic()
+        self._last_output = now
+        self._log.write(data)
+        self.outcome.bytes += len(data)
+        if self.echo:
+            os.write(2, data)
+        buf = self._partial + data
+        *lines, self._partial = buf.split(b"\n")
+        for raw in lines:
+            self._timing.write(f"{now - self._start:.3f}\t{self._offset}\n")
+            self._offset += len(raw) + 1
+            self._line(raw.decode("utf-8", errors="replace").rstrip("\r"), now)
+
+    def _line(self, line: str, now: float) -> None:
+        o = self.outcome
+        o.lines += 1
+        o.last_lines = [*o.last_lines[-19:], line]
+        if self.on_line:
+            self.on_line(line)
+        if gp.MARKER not in line:
+            if SYSRQ_ANSWER.decode() in line and o.sysrq_sent:
+                o.sysrq_answered = True
+            if any(r in line for r in REBOOT_LINES):
+                o.rebooted = True
+            return
+        if gp.BOOT_OK in line and not o.boot_ok:
+            o.boot_ok = True
+            o.boot_seconds = round(now - self._start, 3)
+            self._phase_deadline = now + self.timeouts.test
+        elif m := gp.TEST_START_RE.search(line):
+            o.test_started = True
+            self._test_start = now
+            self._phase_deadline = now + self.timeouts.test
+            progress.say(f"guest: test {m.group(1)} started")
+        elif m := gp.TEST_END_RE.search(line):
+            o.test_rc = int(m.group(2))
+            o.test_seconds = round(now - getattr(self, "_test_start", now), 3)
+            if self.on_test_end:
+                if not self.on_test_end(o.test_rc):
+                    self._stop = "the host's work after the test failed"
+                now = self._last_output = time.monotonic()
+            self._phase_deadline = now + self.timeouts.poweroff
+        elif gp.POWEROFF in line:
+            o.poweroff_marker = True
+
+    # -- hang handling -----------------------------------------------------------------------
+    def _drain(self, seconds: float) -> None:
+        assert self._child is not None
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                data = self._child.read_nonblocking(65536, timeout=0.2)
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                return
+            self._consume(data)
+
+    def _capture_evidence(self) -> None:
+        """Ask the kernel for stacks (SysRq over a serial BREAK) before the guest is killed."""
+        assert self._child is not None
+        self.outcome.sysrq_sent = True
+        for key in SYSRQ_KEYS:
+            if not self._child.isalive():
+                return
+            self._child.send(b"\x01b")  # QEMU mux: send BREAK on the serial line
+            time.sleep(0.2)
+            self._child.send(key.encode())
+            self._drain(4.0)
+
+    def _check_timeouts(self, now: float) -> str | None:
+        o = self.outcome
+        t = self.timeouts
+        if now - self._last_output > t.silence:
+            return f"no console output for {t.silence:.0f} s"
+        if not o.boot_ok and now - self._start > t.boot:
+            return f"userspace not reached within {t.boot:.0f} s (boot timeout)"
+        if o.boot_ok and now > self._phase_deadline:
+            if o.test_rc is not None:
+                return f"guest did not power off within {t.poweroff:.0f} s after the test"
+            return f"test did not finish within {t.test:.0f} s (test timeout)"
+        return None
+
+    # -- main loop ---------------------------------------------------------------------------
+    def run(self) -> ConsoleOutcome:
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def interrupted(signum: int, _frame: object) -> None:
+            raise Interrupted(
+                f"interrupted by {signal.Signals(signum).name}",
+                hint="the guest was stopped; its console.log and job.json are kept",
+            )
+
+        for s in old:
+            signal.signal(s, interrupted)
+        self._start = self._last_output = time.monotonic()
+        try:
+            with (
+                open(self.outdir / CONSOLE, "wb") as log,
+                open(self.outdir / CONSOLE_TIMING, "w") as timing,
+            ):
+                self._log, self._timing = log, timing
+                timing.write("seconds\tbyte_offset\n")
+                self._child = self._spawn()
+                eof = False
+                try:
+                    eof = self._loop()
+                except Interrupted as exc:
+                    self.outcome.killed = exc.message
+                    raise
+                finally:
+                    # At EOF QEMU is exiting by itself: give it time, so a clean power-off
+                    # is not recorded as "killed by SIGTERM".
+                    self._kill(grace=10.0 if eof else 0.0)
+                    if self._partial:
+                        self._consume(b"\n")  # keep an unterminated last line
+                        self.outcome.bytes -= 1
+                    self._finish()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        return self.outcome
+
+    def _loop(self) -> bool:
+        """Read until EOF (True) or until kto stops a stuck guest (False)."""
+        assert self._child is not None
+        while True:
+            try:
+                data = self._child.read_nonblocking(65536, timeout=0.5)
+            except pexpect.TIMEOUT:
+                reason = self._check_timeouts(time.monotonic())
+                if reason:
+                    progress.say(
+                        f"guest: {reason}; asking the kernel for stacks (SysRq "
+                        f"{', '.join(SYSRQ_KEYS)}) before stopping it"
+                    )
+                    self._capture_evidence()
+                    self.outcome.killed = reason
+                    return False
+                continue
+            except pexpect.EOF:
+                return True
+            self._consume(data)
+            if self._stop:
+                self.outcome.stopped = self._stop
+                return False
+
+    def _finish(self) -> None:
+        child = self._child
+        if child is None:
+            return
+        with contextlib.suppress(pexpect.ExceptionPexpect):
+            child.close(force=True)
+        self.outcome.qemu_exit = child.exitstatus
+        self.outcome.qemu_signal = child.signalstatus
+        self.outcome.seconds = round(time.monotonic() - self._start, 3)
