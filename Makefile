@@ -15,7 +15,7 @@ help:
 	@echo "make setup  - install host packages (apt) and Python deps (venv); idempotent"
 	@echo "make run    - build the default kernel (debian-6.1, x86_64) with kto"
 	@echo "make test   - run the test suite (unit + integration)"
-	@echo "make lint   - ruff check + format check"
+	@echo "make lint   - ruff check + format check + mypy"
 	@echo "make bench  - run the benchmarks under bench/"
 
 setup: $(SETUP_STAMP)
@@ -37,6 +37,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     r = report.run
     counts = ", ".join(
         f"{s} {sum(1 for j in r.jobs if str(j.status) == s)}"
-        for s in ("PASS", "FAIL", "ERROR", "MISS", "SKIP", "DONE")
+        for s in ("PASS", "FAIL", "ERROR", "MISS", "SKIP")
         if any(str(j.status) == s for j in r.jobs)
     )
     print(f"run {r.id}: {len(r.jobs)} job(s): {counts or 'none'}")

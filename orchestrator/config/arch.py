@@ -28,7 +28,6 @@ class TargetFacts:
 class BuildProfile:
     tuxmake_arch: str
     kernel_image: str
-    image_path: str
     kconfig_base: str
     fragments: tuple[str, ...]
     cc: str

@@ -45,4 +45,3 @@ NET_READY = f"{MARKER} net-ready"  # dropbear is listening
 # verdict titled "kto: NAME: <reason>", SKIP (for every expected workload) a SKIP verdict.
 RESULT = f"{MARKER} result"
 RESULT_RE = re.compile(re.escape(RESULT) + r" (\S+) (.*)$")
-RESULT_STATUSES = ("PASS", "FAIL", "SKIP")

@@ -12,6 +12,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator import atomic
 from orchestrator.errors import InfraError
@@ -67,7 +68,7 @@ class GuestSSH:
     def __init__(self, port: int, key: Path | None = None) -> None:
         self.port = port
         self.key = key or ensure_client_key()[0]
-        self._client = None
+        self._client: Any = None  # paramiko.SSHClient, imported when connecting
 
     def connect(self, timeout: float = 60.0) -> None:
         import paramiko

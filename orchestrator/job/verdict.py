@@ -21,11 +21,10 @@ class Status(StrEnum):
     ERROR = "ERROR"
     MISS = "MISS"
     SKIP = "SKIP"
-    DONE = "DONE"
 
     @property
     def exit_code(self) -> int:
-        if self in (Status.PASS, Status.DONE, Status.SKIP):
+        if self in (Status.PASS, Status.SKIP):
             return EXIT_OK
         if self is Status.FAIL:
             return EXIT_FAIL

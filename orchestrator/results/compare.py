@@ -96,6 +96,10 @@ def _classify(old: list[bool], new: list[bool]) -> str | None:
     return "fixed" if any(old) else None
 
 
+def _hits(seen: dict[Key, list[bool]]) -> int:
+    return sum(sum(hits) for hits in seen.values())
+
+
 def _name(key: Key) -> str:
     tree, config, arch, test = key
     return f"{tree} {arch} {config} {test}"
@@ -136,13 +140,13 @@ def compare(old: Run | None, new: Run) -> Comparison:
     waived = {t for jobs in new_jobs.values() for j in jobs for t in j.waived}
     waived |= {t for jobs in old_jobs.values() for j in jobs for t in j.waived}
     for title in sorted(set(old_seen) | set(new_seen)):
-        before, after = old_seen.get(title, {}), new_seen.get(title, {})
+        seen_before, seen_after = old_seen.get(title, {}), new_seen.get(title, {})
         # Only keys that ran in the new run can say anything about this title now.
-        keys = sorted(set(after) | {k for k in before if k in new_jobs})
+        keys = sorted(set(seen_after) | {k for k in seen_before if k in new_jobs})
         classes = set()
-        for key in keys:
-            old_hits = before.get(key, [False] * len(old_jobs.get(key, [])))
-            new_hits = after.get(key, [False] * len(new_jobs[key]))
+        for k in keys:
+            old_hits = seen_before.get(key, [False] * len(old_jobs.get(k, [])))
+            new_hits = seen_after.get(k, [False] * len(new_jobs[k]))
             c = _classify(old_hits, new_hits)
             if c:
                 classes.add(c)
@@ -155,9 +159,9 @@ def compare(old: Run | None, new: Run) -> Comparison:
                 cls,
                 "finding",
                 title,
-                f"{sum(map(sum, before.values()))} job(s)" if before else "-",
-                f"{sum(map(sum, after.values()))} job(s)" if after else "-",
-                ", ".join(_name(k) for k in (after or before)),
+                f"{_hits(seen_before)} job(s)" if seen_before else "-",
+                f"{_hits(seen_after)} job(s)" if seen_after else "-",
+                ", ".join(_name(k) for k in (seen_after or seen_before)),
                 waived=title in waived,
             )
         )

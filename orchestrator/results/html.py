@@ -29,7 +29,6 @@ COLOURS = {
     "ERROR": "#ef6c00",
     "MISS": "#6a1b9a",
     "SKIP": "#9e9e9e",
-    "DONE": "#1565c0",
 }
 
 CSS = """

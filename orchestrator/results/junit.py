@@ -1,7 +1,7 @@
 """JUnit XML for CI dashboards (Jenkins, GitLab): one suite per (tree, arch, config).
 
 Mapping: FAIL -> <failure> (message: the finding title, body: the report), ERROR/MISS ->
-<error> (the harness could not judge the kernel), SKIP -> <skipped>; PASS/DONE pass. Waived
+<error> (the harness could not judge the kernel), SKIP -> <skipped>; PASS passes. Waived
 findings do not fail a testcase; they are named in its system-out.
 """
 

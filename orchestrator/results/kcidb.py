@@ -123,7 +123,7 @@ def _test(run: Run, job: Job, base_url: str | None) -> dict[str, Any]:
     excerpt = ""
     if failing:
         excerpt = failing[0].get("report", "")
-    elif str(job.status) not in ("PASS", "DONE"):
+    elif str(job.status) != "PASS":
         excerpt = f"{job.reason}\n\n{job.console_tail(80)}"
     outputs = [
         {"name": name, "url": _url(base_url, job.path / name, run)}

@@ -26,6 +26,5 @@ JUNIT = "junit.xml"
 KCIDB = "kcidb.json"
 HTML = "report.html"
 SUMMARY = "summary.json"
-OUTPUTS = (JUNIT, KCIDB, HTML, SUMMARY)
 # Files of a job folder, in the order a person looks at them.
 JOB_FILES = (CONSOLE, FINDINGS, JOB_RECORD, BUILD_LOG, CONSOLE_TIMING)

@@ -108,7 +108,7 @@ class Run:
         return m.group("label") if m else self.id
 
     def worst(self) -> Status:
-        order = [Status.FAIL, Status.ERROR, Status.MISS, Status.PASS, Status.DONE, Status.SKIP]
+        order = [Status.FAIL, Status.ERROR, Status.MISS, Status.PASS, Status.SKIP]
         statuses = {j.status for j in self.jobs}
         return next((s for s in order if s in statuses), Status.MISS)
 

@@ -1,0 +1,85 @@
+"""The layout is a contract: which stage may import which, and what `kto report` loads."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "orchestrator"
+
+# A stage's modules never import the stages listed for it.
+FORBIDDEN = {
+    "parser": ("vm", "build", "guest", "job", "results", "commands"),
+    "results": ("vm", "build", "guest", "commands"),
+    "config": ("vm", "build", "guest", "job", "results", "commands"),
+    "vm": ("build", "commands"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            assert node.level == 0, f"{path}: relative import (use orchestrator.<stage>...)"
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in out if m.startswith("orchestrator")}
+
+
+def _modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("stage", sorted(FORBIDDEN))
+def test_stage_import_direction(stage: str) -> None:
+    bad = []
+    for path in sorted((PACKAGE / stage).rglob("*.py")):
+        for mod in _imports(path):
+            parts = mod.split(".")
+            if len(parts) > 1 and parts[1] in FORBIDDEN[stage]:
+                bad.append(f"{path.relative_to(PACKAGE)} imports {mod}")
+    assert not bad, "\n".join(bad)
+
+
+def test_nothing_imports_commands() -> None:
+    bad = [
+        f"{p.relative_to(PACKAGE)} imports {m}"
+        for p in _modules()
+        if p.parent.name != "commands" and p.name != "cli.py"
+        for m in _imports(p)
+        if m.startswith("orchestrator.commands")
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "x.py"
+    bad.write_text("from orchestrator.vm.session import ConsoleSession\n")
+    assert "orchestrator.vm.session" in _imports(bad)
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_reports_never_load_pexpect_or_the_build(command: str, tmp_path: Path) -> None:
+    # A real (empty) run directory, so the command runs to the end in the child.
+    code = f"""
+import sys
+from orchestrator.cli import main
+from orchestrator.results.runrecord import new_run_dir
+run = new_run_dir("t", root=__import__("pathlib").Path({str(tmp_path)!r}))
+argv = ["report", str(run)] if {command!r} == "report" else ["compare", str(run), str(run)]
+rc = main(argv)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pexpect", "ptyprocess", "tuxmake",
+    "paramiko") or m.startswith(("orchestrator.vm", "orchestrator.build", "orchestrator.guest")))
+print("HEAVY", heavy)
+sys.exit(rc)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "HEAVY []" in res.stdout, res.stdout
