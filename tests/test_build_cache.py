@@ -71,3 +71,28 @@ def test_request_key_covers_fragments_and_series(tmp_path) -> None:
     )
     frag.write_text("CONFIG_A=n\n")  # same file, new content: a new request
     assert k != request_key("c0ffee", "none", prof, [Fragment("f", frag)], "gcc 12")
+
+
+def test_build_progress_estimates_from_the_last_build(tmp_path: Path) -> None:
+    from orchestrator.build.estimate import BuildProgress
+
+    build_dir, work = tmp_path / "build", tmp_path / "work"
+    (build_dir / "kernel").mkdir(parents=True)
+    first = BuildProgress(build_dir, work)
+    assert first.cold and first.fraction() is None
+    assert "no earlier cold build" in first.ticker()
+    for i in range(8):
+        (build_dir / "kernel" / f"f{i}.o").write_bytes(b"")
+    first.done()
+    # The next cold build of this tree+arch: 2 of the 8 objects so far is 25 %.
+    for i in range(2, 8):
+        (build_dir / "kernel" / f"f{i}.o").unlink()
+    again = BuildProgress(build_dir, work)
+    assert again.fraction() == pytest.approx(0.25)
+    assert again.ticker().startswith("25%, ~")
+    # Once vmlinux exists builds are incremental, estimated by time once one has finished.
+    (build_dir / "vmlinux").write_bytes(b"")
+    inc = BuildProgress(build_dir, work)
+    assert not inc.cold and inc.fraction() is None
+    inc.done()
+    assert BuildProgress(build_dir, work).fraction() is not None

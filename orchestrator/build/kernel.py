@@ -21,6 +21,7 @@ from typing import Any
 
 from orchestrator import __version__, atomic, progress
 from orchestrator.build import kconfig
+from orchestrator.build.estimate import BuildProgress
 from orchestrator.build.patches import Series, apply_series, load_series
 from orchestrator.build.record import BuildResult, load_record, write_record
 from orchestrator.build.trees import Tree, resolve_tree, tree_lock
@@ -28,6 +29,7 @@ from orchestrator.config.arch import ArchProfile, load_profile
 from orchestrator.errors import BuildError, InfraError
 from orchestrator.paths import cache_dir
 from orchestrator.proc import require_tool, run
+from orchestrator.results.layout import BUILD_LOG
 
 
 @dataclass
@@ -195,8 +197,19 @@ def _last_log_line(log: Path) -> str:
         return ""
 
 
-def _run_tuxmake(build: Any, log: Path, label: str, timings: dict[str, float], key: str) -> None:
-    with progress.phase(label, timings, key=key, ticker=lambda: _last_log_line(log), every=20):
+def _run_tuxmake(
+    build: Any,
+    log: Path,
+    label: str,
+    timings: dict[str, float],
+    key: str,
+    estimate: BuildProgress | None = None,
+) -> None:
+    def ticker() -> str:
+        tail = _last_log_line(log)
+        return estimate.ticker(tail) if estimate else tail
+
+    with progress.phase(label, timings, key=key, ticker=ticker, every=20):
         try:
             build.run()
         except Exception as exc:  # tuxmake raises its own exception types on setup problems
@@ -306,13 +319,13 @@ def build(req: BuildRequest) -> BuildResult:
         cfg_build = _tuxmake_build(
             tree, profile, fragments, build_dir, staging / "config", ["config"], req.jobs
         )
-        _run_tuxmake(cfg_build, staging / "config" / "build.log", "config", timings, "config")
+        _run_tuxmake(cfg_build, staging / "config" / BUILD_LOG, "config", timings, "config")
         config_file = build_dir / ".config"
         if cfg_build.failed or not config_file.exists():
             raise BuildError(
                 f"config step failed for {profile.name}:\n"
-                f"{_errors_excerpt(staging / 'config' / 'build.log')}",
-                hint=f"full log: {staging / 'config' / 'build.log'}",
+                f"{_errors_excerpt(staging / 'config' / BUILD_LOG)}",
+                hint=f"full log: {staging / 'config' / BUILD_LOG}",
             )
         config_text = config_file.read_text()
         kconfig.verify(fragments, config_text, config_file)
@@ -333,7 +346,9 @@ def build(req: BuildRequest) -> BuildResult:
         kbuild = _tuxmake_build(
             tree, profile, fragments, build_dir, out, ["config", "kernel"], req.jobs
         )
-        _run_tuxmake(kbuild, out / "build.log", f"build {profile.name} kernel", timings, "kernel")
+        estimate = BuildProgress(build_dir, work)
+        label = f"build {profile.name} kernel"
+        _run_tuxmake(kbuild, out / BUILD_LOG, label, timings, "kernel", estimate)
         (build_dir / BUILDING_MARK).unlink(missing_ok=True)
         meta = (
             json.loads((out / "metadata.json").read_text())
@@ -350,9 +365,10 @@ def build(req: BuildRequest) -> BuildResult:
             shutil.rmtree(staging, ignore_errors=True)
             raise BuildError(
                 f"{profile.name} kernel build failed ({tree.name} {tree.describe}, series "
-                f"{series.hash}):\n{_errors_excerpt(failed_dir / 'build.log')}",
-                hint=f"full log: {failed_dir / 'build.log'}",
+                f"{series.hash}):\n{_errors_excerpt(failed_dir / BUILD_LOG)}",
+                hint=f"full log: {failed_dir / BUILD_LOG}",
             )
+        estimate.done()  # only a build that worked is a yardstick for the next one
         results = meta.get("results", {})
         record = {
             "kto_version": __version__,
@@ -395,7 +411,7 @@ def build(req: BuildRequest) -> BuildResult:
                     "size": image.stat().st_size,
                 },
                 "config": {"path": "config", "sha256": _sha256(out / "config")},
-                "build_log": {"path": "build.log"},
+                "build_log": {"path": BUILD_LOG},
             },
         }
         write_record(out, record)
