@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from orchestrator.build.kernel import BuildRequest, cache_key, load_record, plan
+from orchestrator.build.kernel import BuildRequest, cache_key, plan
+from orchestrator.build.record import load_record
 
 
 def test_cache_key_depends_on_every_input() -> None:
