@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build.kernel import BuildRequest, cache_key, plan
+from orchestrator.build.cache import cache_key
+from orchestrator.build.kernel import BuildRequest, plan
 from orchestrator.build.record import load_record
 
 
@@ -59,7 +60,7 @@ def test_unknown_fragment_fails_before_work() -> None:
 
 def test_request_key_covers_fragments_and_series(tmp_path) -> None:
     from orchestrator.build.kconfig import Fragment
-    from orchestrator.build.kernel import request_key
+    from orchestrator.build.cache import request_key
     from orchestrator.config.arch import load_profile
 
     frag = tmp_path / "f.config"

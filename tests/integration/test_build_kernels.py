@@ -46,7 +46,7 @@ def test_build_default_kernel_then_cache_hit(arch: str) -> None:
 
 
 def _artifact(rec: dict) -> Path:
-    from orchestrator.build.kernel import artifacts_root
+    from orchestrator.build.cache import artifacts_root
 
     return artifacts_root() / rec["key"] / rec["artifacts"]["kernel"]["path"]
 

@@ -1,0 +1,104 @@
+"""The build cache: content-addressed kernel builds and the index that makes repeats free.
+
+<cache>/builds/<key>/ holds one build (key: tree commit, patchset hash, final .config,
+toolchain version, image target); requests/<rkey> maps the inputs known *before*
+configuring (commit, series, profile, fragment contents, toolchain) to a key, so a repeated
+request is a hit that neither applies a series nor runs the config step. work/<tree>/<arch>/
+is the reused out-of-tree build directory, for incremental builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator import atomic, progress
+from orchestrator.build import kconfig
+from orchestrator.build.record import BuildResult, load_record
+from orchestrator.config.arch import ArchProfile
+from orchestrator.paths import cache_dir
+
+if TYPE_CHECKING:
+    from orchestrator.build.kernel import BuildRequest
+
+
+def artifacts_root() -> Path:
+    return cache_dir() / "builds"
+
+
+def _slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    if keep == text and len(text) < 40:
+        return keep
+    return f"{keep[-24:]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def work_dir(tree_name: str, arch: str) -> Path:
+    """Reused per (tree, arch): out-of-tree build dir + patch staging, for incremental builds."""
+    return artifacts_root() / "work" / _slug(tree_name) / arch
+
+
+def cache_key(
+    tree_commit: str, series_hash: str, config_text: str, toolchain: str, image_target: str
+) -> str:
+    h = hashlib.sha256()
+    for part in (tree_commit, series_hash, config_text, toolchain, image_target):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def request_key(
+    base_commit: str,
+    series_hash: str,
+    profile: ArchProfile,
+    fragments: list[kconfig.Fragment],
+    toolchain: str,
+) -> str:
+    """The inputs of a build before configuring: they determine the final config, so an
+    index from this key to the cache key lets a repeated request skip apply + config."""
+    parts = [
+        base_commit,
+        series_hash,
+        profile.build.kconfig_base,
+        profile.build.tuxmake_arch,
+        profile.build.kernel_image,
+        toolchain,
+        *(f.sha256() for f in fragments),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+def read_index(root: Path, rkey: str) -> str | None:
+    try:
+        return (root / "requests" / rkey).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def write_index(root: Path, rkey: str, key: str) -> None:
+    atomic.write_text(root / "requests" / rkey, key + "\n")
+
+
+def cached(
+    root: Path,
+    key: str | None,
+    timings: dict[str, float],
+    t0: float,
+    why: str,
+    req: BuildRequest,
+) -> BuildResult | None:
+    if not key:
+        return None
+    record = load_record(root / key)
+    if not record or record.get("status") != "PASS":
+        return None
+    progress.say(f"cache hit {key} ({why}): nothing to compile")
+    record["cache_hit"] = True
+    # The artifact answers this request too; its reproducer is this request's command line.
+    record["built_by"] = record.get("reproducer")
+    record["reproducer"] = req.command_line()
+    record["durations_this_request"] = {**timings, "total": round(time.monotonic() - t0, 3)}
+    return BuildResult(record, root / key)
