@@ -59,8 +59,8 @@ def test_unknown_fragment_fails_before_work() -> None:
 
 
 def test_request_key_covers_fragments_and_series(tmp_path) -> None:
-    from orchestrator.build.kconfig import Fragment
     from orchestrator.build.cache import request_key
+    from orchestrator.build.kconfig import Fragment
     from orchestrator.config.arch import load_profile
 
     frag = tmp_path / "f.config"
