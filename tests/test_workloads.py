@@ -1,5 +1,5 @@
 """Guest workloads as data: test.yaml validation, rendering, metrics from real consoles,
-pass criteria on recorded consoles (orchestrator/workloads.py)."""
+pass criteria on recorded consoles (orchestrator/guest/testspec.py, monitor.py, workload.py)."""
 
 from __future__ import annotations
 

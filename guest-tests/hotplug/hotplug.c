@@ -6,7 +6,7 @@
  * given), so the same seed replays the same sequence of CPU operations. cpu0 is never
  * touched (x86_64 has no cpu0/online without BOOTPARAM_HOTPLUG_CPU0). An offline that the
  * kernel refuses with EBUSY is retried; an online that fails, or a CPU that is not online
- * at the end, is a FAIL. Prints one result line (orchestrator/guest_protocol.py RESULT).
+ * at the end, is a FAIL. Prints one result line (orchestrator/guest/protocol.py RESULT).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -239,7 +239,7 @@ def job_script(
         "KTO_HOLD": str(hold) if hold else "",
     }
     assert tuple(values) == guest_protocol.JOB_VARS
-    lines = ["# kto job, sourced by /init (written by orchestrator/initramfs.py)"]
+    lines = ["# kto job, sourced by /init (written by orchestrator/guest/initramfs.py)"]
     lines += [f"{k}={sh_quote(v)}" for k, v in values.items()]
     return "\n".join(lines) + "\n"
 
