@@ -1,7 +1,7 @@
 """Recover a patch from a mail that is not a clean mbox.
 
-Two shapes reach kto in practice (see the fixtures in tests/data/mails/): a web-archive copy (subject on the
-first line, `From:`/`Date:` lines, leading whitespace of diff lines stripped) and a lore mbox
+Two shapes reach kto in practice (fixtures in tests/data/mails/): a web-archive copy (subject
+on the first line, `From:`/`Date:` lines, leading whitespace of diff lines stripped) and a lore mbox
 whose newlines were lost, with the patch quoted (`> `) in a reply and quoted-printable soft
 breaks. Both lose whitespace, so what comes out is marked `mangled`: it is applied with
 `--ignore-whitespace` and a failure says the copy was mangled and where to get the original.
