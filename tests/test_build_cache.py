@@ -9,6 +9,8 @@ from orchestrator.build.cache import cache_key
 from orchestrator.build.kernel import BuildRequest, plan
 from orchestrator.build.record import load_record
 
+from .conftest import git
+
 
 def test_cache_key_depends_on_every_input() -> None:
     base = ("c0ffee", "none", "CONFIG_A=y\n", "gcc 12.2.0", "bzImage")
@@ -99,3 +101,60 @@ def test_build_progress_estimates_from_the_last_build(tmp_path: Path) -> None:
     assert not inc.cold and inc.fraction() is None
     inc.done()
     assert BuildProgress(build_dir, work).fraction() is not None
+
+
+def test_one_build_dir_per_final_config_and_lru_eviction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.build import builddirs
+    from orchestrator.build.cache import artifacts_root, work_dir
+
+    work = work_dir("debian-6.1", "x86_64")
+    a = builddirs.build_dir_for(work, "CONFIG_A=y\n")
+    b = builddirs.build_dir_for(work, "CONFIG_B=y\n")
+    assert a != b and a.parent.parent == b.parent.parent == work / "configs"
+    assert (a / ".config").read_text() == "CONFIG_A=y\n"
+    # The same config again: the same dir, and its .config is not rewritten (mtime kept).
+    before = (a / ".config").stat().st_mtime_ns
+    assert builddirs.build_dir_for(work, "CONFIG_A=y\n") == a
+    assert (a / ".config").stat().st_mtime_ns == before
+    # Over the cap: the least recently used dir of this tree goes, never the one in use.
+    (a / "vmlinux").write_bytes(b"\0" * 300_000)
+    (b / "vmlinux").write_bytes(b"\0" * 300_000)
+    (a.parent / "used").write_text("100\n")
+    (b.parent / "used").write_text("200\n")
+    other = work_dir("other-tree", "x86_64") / "configs" / "c" / "build"
+    other.mkdir(parents=True)
+    (other.parent / "used").write_text("1\n")  # older, but another tree's: not ours to remove
+    removed = builddirs.evict(work.parent, keep=b, cap=400_000)
+    assert removed == [a.parent] and not a.exists() and b.exists() and other.exists()
+    assert builddirs.evict(work.parent, keep=b, cap=0) == []  # only the dir in use is left
+    assert artifacts_root() in work.parents
+
+
+def test_interrupted_build_dir_starts_clean(tmp_path: Path) -> None:
+    from orchestrator.build import builddirs
+    from orchestrator.build.cache import work_dir
+
+    work = work_dir("t", "arm64")
+    d = builddirs.build_dir_for(work, "CONFIG_X=y\n")
+    (d / "half.o").write_bytes(b"junk")
+    (d / builddirs.BUILDING_MARK).write_text("1234\n")
+    again = builddirs.build_dir_for(work, "CONFIG_X=y\n")
+    assert again == d and not (d / "half.o").exists()
+
+
+def test_series_touching_kconfig_needs_the_config_step(tiny_repo: Path) -> None:
+    from orchestrator.build.kernel import touches_kconfig
+    from orchestrator.build.trees import resolve_tree
+
+    tree = resolve_tree(str(tiny_repo))
+    base = tree.base_commit
+    assert not touches_kconfig(tree, base)
+    (tiny_repo / "mm" / "mmu_notifier.c").write_text("int changed;\n")
+    git(tiny_repo, "commit", "-qam", "code only")
+    assert not touches_kconfig(tree, git(tiny_repo, "rev-parse", "HEAD"))
+    (tiny_repo / "mm" / "Kconfig").write_text("config NEW\n\tbool\n")
+    git(tiny_repo, "add", "-A")
+    git(tiny_repo, "commit", "-qm", "a Kconfig symbol")
+    assert touches_kconfig(tree, git(tiny_repo, "rev-parse", "HEAD"))

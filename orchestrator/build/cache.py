@@ -102,3 +102,29 @@ def cached(
     record["reproducer"] = req.command_line()
     record["durations_this_request"] = {**timings, "total": round(time.monotonic() - t0, 3)}
     return BuildResult(record, root / key)
+
+
+def config_key(
+    base_commit: str, profile: ArchProfile, fragments: list[kconfig.Fragment], toolchain: str
+) -> str:
+    """What a final .config depends on when a series changes no Kconfig input."""
+    parts = [
+        "config",
+        base_commit,
+        profile.build.kconfig_base,
+        profile.build.tuxmake_arch,
+        toolchain,
+        *(f.sha256() for f in fragments),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+def read_config(ckey: str) -> str | None:
+    try:
+        return (artifacts_root() / "configs" / ckey).read_text()
+    except OSError:
+        return None
+
+
+def write_config(ckey: str, config_text: str) -> None:
+    atomic.write_text(artifacts_root() / "configs" / ckey, config_text)

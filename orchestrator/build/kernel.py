@@ -2,9 +2,10 @@
 
 The cache key is (tree commit, patchset hash, final .config, toolchain version, image target):
 an identical request is a cache hit that compiles nothing. Builds run with tuxmake's Python
-API (runtime null, ccache wrapper) in one reused out-of-tree build dir per tree and arch, so
-changes rebuild incrementally. The tree lock covers apply + build: two kto processes using
-the same tree take turns.
+API (runtime null, ccache wrapper) in a reused out-of-tree build dir per (tree, arch, final
+config) with a stable environment, so a change rebuilds only what it touched, and a config
+step that is skipped when its inputs are known. The tree lock covers apply + build: two kto
+processes using the same tree take turns.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ from typing import Any
 
 from orchestrator import __version__, progress
 from orchestrator.build import kconfig
+from orchestrator.build.builddirs import BUILDING_MARK, build_dir_for, evict
 from orchestrator.build.cache import (
     artifacts_root,
     cache_key,
     cached,
+    config_key,
+    read_config,
     read_index,
     request_key,
     work_dir,
+    write_config,
     write_index,
 )
 from orchestrator.build.estimate import BuildProgress
@@ -64,18 +69,6 @@ class BuildRequest:
 def toolchain_version(profile: ArchProfile) -> str:
     cc = require_tool(profile.build.cc, profile.build.cc_package)
     return run([cc, "--version"]).stdout.splitlines()[0].strip()
-
-
-BUILDING_MARK = ".kto-building"
-
-
-def _discard_if_interrupted(build_dir: Path) -> None:
-    """A build killed mid-compile can leave truncated objects that make trusts afterwards
-    ("member ... in archive is not an object"): such a build dir is started afresh."""
-    mark = build_dir / BUILDING_MARK
-    if mark.exists():
-        progress.say(f"the last build in {build_dir} was interrupted: starting it clean")
-        shutil.rmtree(build_dir)
 
 
 def resolve_fragments(profile: ArchProfile, extra: list[str]) -> list[kconfig.Fragment]:
@@ -116,7 +109,7 @@ def plan(req: BuildRequest) -> dict[str, Any]:
         "--directory",
         f"<tree {req.tree}>",
         "--build-dir",
-        str(work_dir(req.tree, profile.name) / "build"),
+        str(work_dir(req.tree, profile.name) / "configs" / "<hash of the final config>" / "build"),
         "config",
         "kernel",
     ]
@@ -151,6 +144,11 @@ class _Inputs:
     timings: dict[str, float]
     t0: float
 
+    @property
+    def timestamp(self) -> str:
+        """KBUILD_BUILD_TIMESTAMP: the base commit's date, the same for every series on it."""
+        return "@" + self.tree.git.out("show", "-s", "--format=%ct", self.tree.base_commit)
+
 
 def _resolve_inputs(req: BuildRequest) -> _Inputs:
     timings: dict[str, float] = {}
@@ -173,15 +171,48 @@ def _resolve_inputs(req: BuildRequest) -> _Inputs:
     return _Inputs(req, profile, fragments, toolchain, tree, series, timings, t0)
 
 
-def _configure(i: _Inputs, build_dir: Path, staging: Path) -> str:
-    """The final .config (base + fragments + olddefconfig), every fragment option checked."""
-    (build_dir / ".config").unlink(missing_ok=True)  # tuxmake reuses an existing .config
+KCONFIG_INPUTS = ("Kconfig", "scripts/kconfig/", "configs/")  # what can change a .config
+
+
+def touches_kconfig(tree: Tree, head: str) -> bool:
+    """Does the applied series change anything the config step reads (a Kconfig file, the
+    kconfig tools, a defconfig)? If not, its final config is the base tree's."""
+    if head == tree.base_commit:
+        return False
+    names = tree.git.out("diff", "--name-only", tree.base_commit, head).splitlines()
+    return any(
+        Path(n).name.startswith("Kconfig") or any(k in n for k in KCONFIG_INPUTS[1:]) for n in names
+    )
+
+
+def _configure(i: _Inputs, work: Path, staging: Path, head: str) -> str:
+    """The final .config (base + fragments + olddefconfig), every fragment option checked.
+
+    The config step runs in its own scratch dir, never in a build dir, and is skipped when
+    the same inputs on the same base commit configured before and the series changes no
+    Kconfig input (a one-line fix rebuilds at the speed of make, not of make + config).
+    """
+    ckey = config_key(i.tree.base_commit, i.profile, i.fragments, i.toolchain)
+    reusable = not touches_kconfig(i.tree, head)
+    if reusable and (known := read_config(ckey)) is not None:
+        progress.say("config: the same as an earlier build of these inputs (step skipped)")
+        i.timings["config"] = 0.0
+        return known
+    scratch = work / "kconfig"
+    (scratch / ".config").unlink(missing_ok=True)  # tuxmake reuses an existing .config
     log = staging / "config" / BUILD_LOG
     cfg = tuxmake_build(
-        i.tree, i.profile, i.fragments, build_dir, staging / "config", ["config"], i.req.jobs
+        i.tree,
+        i.profile,
+        i.fragments,
+        scratch,
+        staging / "config",
+        ["config"],
+        i.req.jobs,
+        i.timestamp,
     )
     run_tuxmake(cfg, log, "config", i.timings, "config")
-    config_file = build_dir / ".config"
+    config_file = scratch / ".config"
     if cfg.failed or not config_file.exists():
         raise BuildError(
             f"config step failed for {i.profile.name}:\n{errors_excerpt(log)}",
@@ -189,6 +220,8 @@ def _configure(i: _Inputs, build_dir: Path, staging: Path) -> str:
         )
     config_text = config_file.read_text()
     kconfig.verify(i.fragments, config_text, config_file)
+    if reusable:
+        write_config(ckey, config_text)
     return config_text
 
 
@@ -197,7 +230,14 @@ def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> di
     # Removed only when make has finished (pass or fail), never on a kill or an interrupt.
     (build_dir / BUILDING_MARK).write_text(f"{os.getpid()}\n")
     kbuild = tuxmake_build(
-        i.tree, i.profile, i.fragments, build_dir, out, ["config", "kernel"], i.req.jobs
+        i.tree,
+        i.profile,
+        i.fragments,
+        build_dir,
+        out,
+        ["config", "kernel"],
+        i.req.jobs,
+        i.timestamp,
     )
     estimate = BuildProgress(build_dir, work)
     label = f"build {i.profile.name} kernel"
@@ -278,9 +318,7 @@ def build(req: BuildRequest) -> BuildResult:
             head = apply_series(i.tree, i.series, work / "patches")
         staging = root / f".staging-{os.getpid()}-{int(time.time() * 1000)}"
         try:
-            build_dir = work / "build"
-            _discard_if_interrupted(build_dir)
-            config_text = _configure(i, build_dir, staging)
+            config_text = _configure(i, work, staging, head)
             image_target = i.profile.build.kernel_image
             key = cache_key(
                 i.tree.base_commit, i.series.hash, config_text, i.toolchain, image_target
@@ -290,6 +328,8 @@ def build(req: BuildRequest) -> BuildResult:
                 write_index(root, rkey, key)
                 return hit
             out = staging / "out"
+            build_dir = build_dir_for(work, config_text)
+            evict(work.parent, keep=build_dir)
             meta = _compile(i, build_dir, out, work, key)
             record = _record(i, key, head, meta, out)
             write_record(out, record)

@@ -22,6 +22,7 @@ def tuxmake_build(
     out_dir: Path,
     targets: list[str],
     jobs: int | None,
+    timestamp: str,
 ) -> Any:
     from tuxmake.build import Build  # heavy import: only when building
 
@@ -34,9 +35,7 @@ def tuxmake_build(
         toolchain="gcc",
         wrapper="ccache",
         runtime="null",
-        # tuxmake's ccache wrapper sets CCACHE_DIR (~/.ccache); the base dir makes hits
-        # independent of where the tree lives.
-        environment={"CCACHE_BASEDIR": str(tree.worktree)},
+        environment=stable_environment(tree, timestamp),
         kconfig=profile.build.kconfig_base,
         kconfig_add=[str(f.path) for f in fragments],
         kernel_image=profile.build.kernel_image,
@@ -45,6 +44,28 @@ def tuxmake_build(
         quiet=True,
         auto_cleanup=False,
     )
+
+
+def stable_environment(tree: Tree, timestamp: str) -> dict[str, str]:
+    """Environment values that feed compile command lines or generated headers, fixed per
+    tree, so that a rebuild recompiles only what a patch changed (see docs/architecture.md).
+
+    - CCACHE_BASEDIR: tuxmake's ccache wrapper sets CCACHE_DIR (~/.ccache); the base dir
+      makes hits independent of where the tree lives;
+    - KCFLAGS empty: tuxmake's default puts the build directory into every compile command,
+      so a build directory could never move and two config directories never share ccache;
+    - KBUILD_BUILD_TIMESTAMP / _VERSION / _USER / _HOST: tuxmake's timestamp is the tree
+      HEAD's (new with every applied series) and kbuild counts links in .version, each of
+      which rewrites include/generated/compile.h and recompiles init/version.o.
+    """
+    return {
+        "CCACHE_BASEDIR": str(tree.worktree),
+        "KCFLAGS": "",
+        "KBUILD_BUILD_TIMESTAMP": timestamp,
+        "KBUILD_BUILD_VERSION": "1",
+        "KBUILD_BUILD_USER": "kto",
+        "KBUILD_BUILD_HOST": "kto",
+    }
 
 
 def _last_log_line(log: Path) -> str:

@@ -1,0 +1,103 @@
+"""Out-of-tree build directories: one per (tree, arch, final .config), least recently used
+evicted beyond a disk cap, so switching between configs (default and a matrix cell's
+fragments, a bisect going back and forth) never rebuilds the world.
+
+    <cache>/builds/work/<tree>/<arch>/
+      patches/                 the series as `git am` files
+      kconfig/                 scratch dir of the config step (kconfig host tools stay built)
+      configs/<cfg>/build/     the build dir for the final config whose hash is <cfg>
+      configs/<cfg>/used       touched at every use: the LRU clock
+      progress.json            the last builds' cost (build/estimate.py)
+
+The cap (KTO_BUILD_DIRS_GB, default 30) counts every tree's and arch's build dirs; eviction
+takes only dirs of the tree being built (its lock is held, so no other kto process is using
+them) and never the one in use. A build directory whose last make was killed starts afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+from orchestrator import progress
+from orchestrator.build.cache import artifacts_root
+
+BUILDING_MARK = ".kto-building"
+DEFAULT_CAP_GB = 30.0
+
+
+def config_hash(config_text: str) -> str:
+    return hashlib.sha256(config_text.encode()).hexdigest()[:12]
+
+
+def build_dir_for(work: Path, config_text: str) -> Path:
+    """The build dir of this final config, with its .config in place (mtime kept when the
+    content is unchanged: a rewritten .config makes kbuild re-run syncconfig)."""
+    entry = work / "configs" / config_hash(config_text)
+    build_dir = entry / "build"
+    discard_if_interrupted(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    (entry / "used").write_text(f"{time.time():.0f}\n")
+    config = build_dir / ".config"
+    if not config.is_file() or config.read_text() != config_text:
+        config.write_text(config_text)
+    return build_dir
+
+
+def discard_if_interrupted(build_dir: Path) -> None:
+    """A build killed mid-compile can leave truncated objects that make trusts afterwards
+    ("member ... in archive is not an object"): such a build dir is started afresh."""
+    if (build_dir / BUILDING_MARK).exists():
+        progress.say(f"the last build in {build_dir} was interrupted: starting it clean")
+        shutil.rmtree(build_dir)
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+    return total
+
+
+def _cap_bytes() -> int:
+    try:
+        gb = float(os.environ.get("KTO_BUILD_DIRS_GB", DEFAULT_CAP_GB))
+    except ValueError:
+        gb = DEFAULT_CAP_GB
+    return int(gb * (1 << 30))
+
+
+def evict(tree_work: Path, keep: Path, cap: int | None = None) -> list[Path]:
+    """Remove least recently used config build dirs of one tree (work/<tree>/, whose lock
+    the caller holds; never `keep`) until all build dirs together are under the cap."""
+    cap = _cap_bytes() if cap is None else cap
+    others = 0
+    for used in (artifacts_root() / "work").glob("*/*/configs/*/used"):
+        if not used.is_relative_to(tree_work):
+            others += _size(used.parent)
+    entries = []
+    for used in tree_work.glob("*/configs/*/used"):
+        try:
+            when = float(used.read_text().strip() or 0)
+        except (OSError, ValueError):
+            when = 0.0
+        entries.append((when, used.parent))
+    sizes = {e: _size(e) for _, e in entries}
+    total = others + sum(sizes.values())
+    removed = []
+    for _, entry in sorted(entries):
+        if total <= cap:
+            break
+        if entry == keep or keep.is_relative_to(entry):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        total -= sizes[entry]
+        removed.append(entry)
+        progress.say(f"build dirs over {cap >> 30} GiB: evicted {entry} (least recently used)")
+    return removed
