@@ -4,6 +4,7 @@ and the status channel reconciled with the console. Fast: no kernel, no real QEM
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -54,11 +55,26 @@ def with_markers(golden: bytes, rc: int = 0) -> bytes:
 
 
 def gone(pid: int) -> bool:
+    """The process no longer exists: it exited and was reaped."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return not Path(f"/proc/{pid}").exists()
     return False
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (dead, not reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 class Run:
@@ -120,7 +136,9 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_qemu: str) -> Run
 def short_sysrq(monkeypatch: pytest.MonkeyPatch) -> None:
     """The session listens 4 s after each SysRq key; the fake answers at once: listen 0.3 s."""
     drain = ConsoleSession._drain
-    monkeypatch.setattr(ConsoleSession, "_drain", lambda self, s: drain(self, min(s, 0.3)))
+    monkeypatch.setattr(
+        ConsoleSession, "_drain", lambda self, s, quiet=None: drain(self, min(s, 0.3), quiet)
+    )
 
 
 # -- a guest that runs to the end -------------------------------------------------------------
@@ -170,11 +188,6 @@ def test_unterminated_last_line_is_kept_and_counted(fake: Run) -> None:
     assert fake.timing()[-1][1] == data.rindex(b"\n") + 1  # a timing row for the last line too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py appends the b'\\n' that completes an unterminated last line to "
-    "console.log (run(): self._consume(b'\\n')), so console.log != QEMU's bytes",
-)
 def test_unterminated_last_line_leaves_console_log_untouched(fake: Run) -> None:
     data = guest_console() + b"no newline at the end"
     fake.console(data).run()
@@ -224,26 +237,15 @@ def test_silent_guest_answering_sysrq_is_a_hang_fail(fake: Run, short_sysrq: Non
 
 
 def test_silent_guest_not_answering_sysrq_is_an_error(fake: Run, short_sysrq: None) -> None:
-    o = fake.console(guest_console(), silent_after=6, sysrq_dead=1).run()
+    # sysrq text printed before kto asked is no answer
+    data = b"sysrq: Show Blocked State\n" + guest_console()
+    o = fake.console(data, silent_after=7, sysrq_dead=1).run()
     assert o.killed == "no console output for 1 s"
-    assert (o.sysrq_sent, o.sysrq_answered) == (True, False)
-    assert b"sysrq:" not in fake.log()
+    assert (o.test_started, o.sysrq_sent, o.sysrq_answered) == (True, True, False)
+    assert fake.log().count(b"sysrq:") == 1
     v = judge(o, [])
     assert v.status is Status.ERROR
     assert "did not answer SysRq" in v.reason
-
-
-def test_sysrq_text_before_sysrq_was_sent_is_not_an_answer(fake: Run, short_sysrq: None) -> None:
-    data = b"sysrq: Show Blocked State\n" + guest_console()
-    o = fake.console(data, silent_after=1, sysrq_dead=1).run()
-    assert (o.sysrq_sent, o.sysrq_answered) == (True, False)
-
-
-CHATTY_GUEST_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="session.py checks the boot/test/poweroff deadlines only when a 0.5 s read times "
-    "out: a guest that never stops printing is never stopped",
-)
 
 
 @pytest.mark.parametrize(
@@ -254,14 +256,12 @@ CHATTY_GUEST_BUG = pytest.mark.xfail(
             None,
             Timeouts(boot=1, test=5, silence=5, poweroff=5),
             "(boot timeout)",
-            marks=CHATTY_GUEST_BUG,
         ),
         # the test prints forever and never ends
         pytest.param(
             None,
             Timeouts(boot=5, test=1, silence=5, poweroff=5),
             "(test timeout)",
-            marks=CHATTY_GUEST_BUG,
         ),
         # test-end, then nothing: /init never powers off
         (8, Timeouts(boot=5, test=5, silence=5, poweroff=1), "did not power off within 1 s"),
@@ -293,11 +293,16 @@ def test_qemu_ignoring_sigterm_is_killed(fake: Run, short_sysrq: None) -> None:
     t0 = time.monotonic()
     o = fake.console(guest_console(), silent_after=6, ignore_term=1).run()
     elapsed = time.monotonic() - t0
-    # 1 s of silence, ~1.5 s of SysRq, 3 s of SIGTERM grace, then SIGKILL
-    assert elapsed < 9, elapsed
-    assert o.killed == "no console output for 1 s"
-    assert o.qemu_signal == signal.SIGKILL
-    assert gone(fake.pid)
+    pid = fake.pid
+    try:
+        # 1 s of silence, ~1.5 s of SysRq, 3 s of SIGTERM grace, then SIGKILL
+        assert elapsed < 9, elapsed
+        assert o.killed == "no console output for 1 s"
+        assert not running(pid)
+        assert o.qemu_signal == signal.SIGKILL
+        assert gone(pid)
+    finally:
+        reap(pid)
 
 
 # -- kto interrupted --------------------------------------------------------------------------
@@ -402,3 +407,69 @@ def test_no_status_file_is_none_and_changes_nothing(fake: Run) -> None:
     assert status is None
     reconcile_status(o, status)
     assert o.to_dict() == before and o.test_rc == 2
+
+
+# -- the verdict is known: a fatal finding ends the job early ----------------------------------
+BUG_REPORT = b"""[   5.100] ------------[ cut here ]------------
+[   5.101] kernel BUG at kernel/cpu.c:1130!
+[   5.102] invalid opcode: 0000 [#1] PREEMPT SMP
+[   5.103] CPU: 1 PID: 17 Comm: cpuhp/1 Not tainted 6.1.0 #1
+[   5.104] RIP: 0010:takedown_cpu+0x1a/0x40
+[   5.105] Call Trace:
+[   5.106]  <TASK>
+[   5.107]  cpuhp_invoke_callback+0x10/0x20
+[   5.108]  cpuhp_thread_fun+0x11/0x30
+[   5.109]  </TASK>
+[   5.110] ---[ end trace 0000000000000000 ]---
+"""
+
+
+def _watched(fake: Run, data: bytes, grace: float, **env: object) -> tuple[ConsoleOutcome, list]:
+    from orchestrator.job.fatal import FatalWatch
+    from orchestrator.parser import ConsoleParser
+
+    parser, watch = ConsoleParser(), FatalWatch(grace)
+    findings: list = []
+
+    def on_line(line: str) -> None:
+        for f in parser.feed(line):
+            findings.append(f)
+            watch.feed(f.kind, f.title, f.panicked, time.monotonic())
+
+    fake.console(data, **env)
+    session = ConsoleSession(
+        [*fake.argv],
+        fake.outdir,
+        Timeouts(boot=30, test=30, silence=30, poweroff=5),
+        on_line=on_line,
+        should_stop=watch.should_stop,
+    )
+    fake.session = session
+    return session.run(), findings
+
+
+def test_fatal_finding_on_a_stuck_guest_ends_the_job_early(fake: Run) -> None:
+    head = guest_console().split(TEST_END.encode())[0]
+    data = head + BUG_REPORT
+    t0 = time.monotonic()
+    o, findings = _watched(fake, data, grace=15, silent_after=len(data.splitlines()))
+    took = time.monotonic() - t0
+    assert [f.title for f in findings] == ["kernel BUG in takedown_cpu"]
+    assert o.ended_early and "fatal finding: kernel BUG in takedown_cpu" in o.ended_early
+    assert o.killed is None and o.sysrq_sent and o.sysrq_answered
+    assert took < 15, f"took {took:.1f} s; the silence timeout was 30 s"
+    assert gone(fake.pid)
+    v = judge(o, [f.to_dict() for f in findings])
+    assert v.status is Status.FAIL and "stopped" in v.reason
+
+
+def test_a_warning_keeps_the_guest_running(fake: Run) -> None:
+    warn = BUG_REPORT.replace(
+        b"kernel BUG at kernel/cpu.c:1130!",
+        b"WARNING: CPU: 1 PID: 17 at kernel/cpu.c:1130 takedown_cpu+0x1a/0x40",
+    ).replace(b"invalid opcode: 0000 [#1] PREEMPT SMP\n", b"")
+    head, tail = guest_console().split(TEST_END.encode())
+    data = head + warn + b"more test output\n" + TEST_END.encode() + tail
+    o, findings = _watched(fake, data, grace=15, delay=0.01)
+    assert [f.kind for f in findings] == ["warning"]
+    assert o.ended_early is None and o.test_rc == 0 and o.poweroff_marker

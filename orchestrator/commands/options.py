@@ -9,6 +9,7 @@ from pathlib import Path
 from orchestrator.build.trees import load_tree_specs
 from orchestrator.config.arch import known_arches
 from orchestrator.errors import UserError
+from orchestrator.job.fatal import DEFAULT_GRACE
 from orchestrator.job.runner import JobResult
 from orchestrator.job.spec import BootOptions, JobSpec
 from orchestrator.results.layout import CONSOLE, JOB_RECORD
@@ -97,6 +98,14 @@ def add_boot_options(p: argparse.ArgumentParser, with_arch: bool = True) -> None
         help="no console output at all for this long = hang (default 120)",
     )
     p.add_argument(
+        "--fatal-grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        metavar="S",
+        help="after a fatal finding (BUG, Oops, panic, deadlock, hung task) kto captures SysRq "
+        f"stacks and stops the guest within S seconds (default {DEFAULT_GRACE:.0f}; 0: never)",
+    )
+    p.add_argument(
         "--pattern",
         action="append",
         default=[],
@@ -164,6 +173,7 @@ def job_spec(args: argparse.Namespace, kernel: Path | None = None) -> JobSpec:
         test_timeout=args.timeout,
         boot_timeout=args.boot_timeout,
         silence_timeout=args.silence_timeout,
+        fatal_grace=args.fatal_grace,
         network=args.network,
         ssh_commands=tuple(args.ssh_commands),
         fetch=tuple(args.fetch),

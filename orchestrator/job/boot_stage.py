@@ -16,6 +16,7 @@ from orchestrator.errors import KtoError
 from orchestrator.guest import initramfs, monitor, workload
 from orchestrator.guest import ssh as guestssh
 from orchestrator.guest.protocol import BOOT_OK, HOLD_RELEASE, POWEROFF, TEST_END_RE
+from orchestrator.job.fatal import FatalWatch
 from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.plan import JobPlan, Kernel, timeouts
 from orchestrator.job.verdict import Verdict, judge
@@ -221,12 +222,14 @@ def boot(
     limits = timeouts(plan, wl.time_limit if wl else None).scaled(profile.qemu.timeout_scale)
     forbidden = [p for p in (wl.test.criteria.forbidden if wl else ())]
     parser = ConsoleParser([*plan.spec.boot.patterns, *forbidden])
+    watch = FatalWatch(plan.spec.boot.fatal_grace)
 
     def on_line(line: str) -> None:
         if wl:
             wl.monitor.feed(line)
         for f in parser.feed(line):
             progress.say(f"finding: {f.title} (console line {f.first_line})")
+            watch.feed(f.kind, f.title, f.panicked, time.monotonic())
 
     record: dict[str, Any] = {
         **base_record(plan),
@@ -235,6 +238,7 @@ def boot(
         "accel": choice.to_dict(),
         "qemu": {"version": qversion, "argv": argv, "reproducer": reproducer(argv)},
         "timeouts": limits.__dict__,
+        "fatal_grace_s": plan.spec.boot.fatal_grace,
         "workload": wl.record() if wl else None,
     }
     atomic.write_json(outdir / JOB_RECORD, {**record, "status": "RUNNING"})
@@ -247,6 +251,7 @@ def boot(
         on_line=on_line,
         echo=echo,
         on_test_end=host_work if host_work.wanted else None,
+        should_stop=watch.should_stop,
     )
     try:
         with progress.phase(

@@ -36,6 +36,7 @@ class ConsoleOutcome:
     qemu_signal: int | None = None
     killed: str | None = None  # why kto killed the guest (a timeout, an interrupt)
     stopped: str | None = None  # kto stopped a healthy guest (its own work failed)
+    ended_early: str | None = None  # kto stopped the guest: a fatal finding decided the verdict
     sysrq_sent: bool = False
     sysrq_answered: bool = False
     last_lines: list[str] = field(default_factory=list)

@@ -80,6 +80,10 @@ def plan_job(spec: JobSpec) -> JobPlan:
     b = spec.boot
     if (b.ssh_commands or b.fetch) and not b.network:
         raise UserError("--ssh and --fetch need --network")
+    if b.fatal_grace < 0:
+        raise UserError(
+            f"--fatal-grace {b.fatal_grace:g}: seconds, 0 or more (0: never stop early)"
+        )
     smp = effective_smp(profile, b.smp if b.smp is not None else default_smp(profile))
     test = None
     if not spec.command and spec.test not in RESERVED_TESTS:

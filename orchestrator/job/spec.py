@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from orchestrator.job.fatal import DEFAULT_GRACE
+
 DEFAULT_TEST = "smoke"
 COMMAND_TEST = "command"  # the job name of `kto boot -- CMD`
 
@@ -27,6 +29,7 @@ class BootOptions:
     test_timeout: float | None = None  # None: the test's own limit
     boot_timeout: float | None = None  # None: outcome.Timeouts' default
     silence_timeout: float | None = None
+    fatal_grace: float = DEFAULT_GRACE  # a fatal finding ends the job this soon (0: never)
     network: bool = False
     ssh_commands: tuple[str, ...] = ()
     fetch: tuple[str, ...] = ()

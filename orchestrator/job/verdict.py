@@ -65,6 +65,8 @@ def judge(
         why = f"kernel reported {first['kind']}: {first['title']}{extra}"
         if o.killed:
             why += f"; guest stopped: {o.killed}"
+        elif o.ended_early:
+            why += f"; guest {o.ended_early}"
         return Verdict(Status.FAIL, why, first["title"], findings)
     if infra_error:
         return Verdict(Status.ERROR, infra_error)

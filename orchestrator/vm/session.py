@@ -44,12 +44,15 @@ class ConsoleSession:
         on_line: Callable[[str], None] | None = None,
         echo: bool = False,
         on_test_end: Callable[[int], bool] | None = None,
+        should_stop: Callable[[float, float], str | None] | None = None,
     ) -> None:
         self.argv = argv
         self.outdir = outdir
         self.timeouts = timeouts
         self.on_line = on_line
         self.on_test_end = on_test_end  # host work while the guest waits (SSH), before poweroff
+        # (now, last output) -> why the verdict is known and the guest can go (job/fatal.py)
+        self.should_stop = should_stop
         self.echo = echo
         self.outcome = ConsoleOutcome()
         self._partial = b""
@@ -57,6 +60,7 @@ class ConsoleSession:
         self._start = 0.0
         self._last_output = 0.0
         self._phase_deadline = 0.0
+        self._last_check = 0.0
         self._log: BinaryIO | None = None
         self._timing: Any = None
         self._child: pexpect.spawn | None = None
@@ -93,6 +97,11 @@ class ConsoleSession:
         if child.isalive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
+            # A big guest takes a moment to die even after SIGKILL; pexpect's close() would
+            # give up on it and leave a zombie with no exit status.
+            deadline = time.monotonic() + 5
+            while child.isalive() and time.monotonic() < deadline:
+                time.sleep(0.01)
 
     # -- console bytes -----------------------------------------------------------------------
     def _consume(self, data: bytes) -> None:
@@ -103,6 +112,10 @@ class ConsoleSession:
         self.outcome.bytes += len(data)
         if self.echo:
             os.write(2, data)
+        self._split(data, now)
+
+    def _split(self, data: bytes, now: float) -> None:
+        """Complete lines of the console go to the timing index and to `_line`."""
         buf = self._partial + data
         *lines, self._partial = buf.split(b"\n")
         for raw in lines:
@@ -143,20 +156,24 @@ class ConsoleSession:
             o.poweroff_marker = True
 
     # -- hang handling -----------------------------------------------------------------------
-    def _drain(self, seconds: float) -> None:
+    def _drain(self, seconds: float, quiet: float | None = None) -> None:
+        """Read the console for `seconds` at most, or until it was silent for `quiet`."""
         assert self._child is not None
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             try:
                 data = self._child.read_nonblocking(65536, timeout=0.2)
             except pexpect.TIMEOUT:
+                if quiet is not None and time.monotonic() - self._last_output >= quiet:
+                    return
                 continue
             except pexpect.EOF:
                 return
             self._consume(data)
 
-    def _capture_evidence(self) -> None:
-        """Ask the kernel for stacks (SysRq over a serial BREAK) before the guest is killed."""
+    def _capture_evidence(self, per_key: float = 4.0, quiet: float | None = None) -> None:
+        """Ask the kernel for stacks (SysRq over a serial BREAK) before the guest is killed:
+        `per_key` s at most for each answer, less once the console was `quiet` that long."""
         assert self._child is not None
         self.outcome.sysrq_sent = True
         for key in SYSRQ_KEYS:
@@ -165,7 +182,8 @@ class ConsoleSession:
             self._child.send(b"\x01b")  # QEMU mux: send BREAK on the serial line
             time.sleep(0.2)
             self._child.send(key.encode())
-            self._drain(4.0)
+            self._last_output = time.monotonic()  # the answer's silence counts from here
+            self._drain(per_key, quiet)
 
     def _check_timeouts(self, now: float) -> str | None:
         o = self.outcome
@@ -212,9 +230,8 @@ class ConsoleSession:
                     # At EOF QEMU is exiting by itself: give it time, so a clean power-off
                     # is not recorded as "killed by SIGTERM".
                     self._kill(grace=10.0 if eof else 0.0)
-                    if self._partial:
-                        self._consume(b"\n")  # keep an unterminated last line
-                        self.outcome.bytes -= 1
+                    if self._partial:  # an unterminated last line is a line too
+                        self._split(b"\n", time.monotonic())
                     self._finish()
         finally:
             for s, h in old.items():
@@ -228,21 +245,30 @@ class ConsoleSession:
             try:
                 data = self._child.read_nonblocking(65536, timeout=0.5)
             except pexpect.TIMEOUT:
-                reason = self._check_timeouts(time.monotonic())
-                if reason:
-                    progress.say(
-                        f"guest: {reason}; asking the kernel for stacks (SysRq "
-                        f"{', '.join(SYSRQ_KEYS)}) before stopping it"
-                    )
-                    self._capture_evidence()
-                    self.outcome.killed = reason
-                    return False
-                continue
+                data = b""
             except pexpect.EOF:
                 return True
-            self._consume(data)
-            if self._stop:
-                self.outcome.stopped = self._stop
+            now = time.monotonic()
+            if data:
+                self._consume(data)
+                if self._stop:
+                    self.outcome.stopped = self._stop
+                    return False
+                if now - self._last_check < 0.25:
+                    continue  # a console that never pauses is still checked 4 times a second
+            self._last_check = now
+            if reason := self._check_timeouts(now):
+                progress.say(
+                    f"guest: {reason}; asking the kernel for stacks (SysRq "
+                    f"{', '.join(SYSRQ_KEYS)}) before stopping it"
+                )
+                self._capture_evidence()
+                self.outcome.killed = reason
+                return False
+            if self.should_stop and (why := self.should_stop(now, self._last_output)):
+                progress.say(f"guest: {why}; SysRq {', '.join(SYSRQ_KEYS)}, then stopping it")
+                self._capture_evidence(per_key=2.0, quiet=0.7)
+                self.outcome.ended_early = why
                 return False
 
     def _finish(self) -> None:
