@@ -27,7 +27,8 @@ class TargetFacts:
 @dataclass(frozen=True)
 class BuildProfile:
     tuxmake_arch: str
-    kernel_image: str
+    kernel_image: str  # the make target
+    image_path: str  # where make leaves it, in the build directory
     kconfig_base: str
     fragments: tuple[str, ...]
     cc: str
