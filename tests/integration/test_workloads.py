@@ -18,6 +18,7 @@ from .kto_cli import REPO, kto
 pytestmark = pytest.mark.integration
 
 BROKEN = str(REPO / "kernels" / "series" / "broken-offline-warn")
+BROKEN_BUG = str(REPO / "kernels" / "series" / "broken-offline-bug")
 
 
 def _run(arch: str, test: str, *extra: str) -> tuple[int, dict[str, Any], str]:
@@ -88,3 +89,21 @@ def test_broken_kernel_fails_with_the_right_title(test: str, duration: str) -> N
     rc, job, out = _run("x86_64", test, "--duration", duration, "--patches", BROKEN)
     assert rc == 1 and job["status"] == "FAIL", out
     assert job["verdict"]["title"] == "WARNING in takedown_cpu", out
+    # A WARNING on a healthy guest keeps the test running to its end.
+    assert job["outcome"]["ended_early"] is None and job["outcome"]["test_rc"] is not None, out
+
+
+def test_fatal_finding_ends_the_job_soon_after_the_report() -> None:
+    # BUG() kills the offlining task holding the hotplug lock: the workload can never end.
+    rc, job, out = _run("x86_64", "hotplug", "--duration", "60", "--patches", BROKEN_BUG)
+    assert rc == 1 and job["verdict"]["title"] == "kernel BUG in takedown_cpu", out
+    o = job["outcome"]
+    assert o["ended_early"] and "kernel BUG in takedown_cpu" in o["ended_early"], out
+    assert o["sysrq_sent"] and o["killed"] is None
+    # The report's last console line, in host time, against QEMU's exit.
+    finding = job["verdict"]["findings"][0]
+    job_dir = Path(job["qemu"]["argv"][job["qemu"]["argv"].index("-initrd") + 1]).parent
+    rows = (job_dir / "console.timing.tsv").read_text().splitlines()[1:]
+    reported = float(rows[finding["last_line"] - 1].split("\t")[0])
+    assert o["seconds"] - reported <= 20, f"{o['seconds'] - reported:.1f} s after the report"
+    assert o["seconds"] < 60 + 30, "the job ran into its time limit"
