@@ -1,17 +1,27 @@
-"""Write files so a reader never sees half of one: temp file in the same dir, then rename."""
+"""Write files so a reader never sees half of one: temp file in the same dir, then rename.
+
+A write that fails (a full or read-only file system, a quota) is an infrastructure error
+naming the file, never a traceback: the old file, if any, is left as it was.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import InfraError
+
 
 def write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -19,9 +29,25 @@ def write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_error(path: Path, exc: OSError) -> InfraError:
+    """A failed write as kto reports it: which file, why, what to do (exit 3)."""
+    why = exc.strerror or str(exc)
+    hint = None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = f"free space on the file system of {path.parent} (df -h {path.parent})"
+    elif exc.errno == errno.EROFS:
+        hint = f"{path.parent} is on a read-only file system: set KTO_RESULTS / KTO_CACHE"
+    elif exc.errno == errno.EACCES:
+        hint = f"make {path.parent} writable, or set KTO_RESULTS / KTO_CACHE elsewhere"
+    return InfraError(f"cannot write {path}: {why}", hint=hint)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from orchestrator import __version__
-from orchestrator.errors import EXIT_USAGE, KtoError
+from orchestrator.errors import EXIT_INFRA, EXIT_USAGE, KtoError
 
 # Each module provides add_parser(subparsers) and run(args) -> int. Only the module of the
 # command being run is imported (`kto parse` is started once per log by scorers: keep it fast).
@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"kto {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # A file system that filled up or went read-only under kto is the host's problem:
+        # an infrastructure error naming the file, not a traceback (which would exit 1, FAIL).
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"kto {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_INFRA
 
 
 if __name__ == "__main__":

@@ -100,6 +100,11 @@ def cached(
     # The artifact answers this request too; its reproducer is this request's command line.
     record["built_by"] = record.get("reproducer")
     record["reproducer"] = req.command_line()
+    # Same patches (same hash) maybe from another file: the record names this request's.
+    series = (record.get("inputs") or {}).get("series")
+    if isinstance(series, dict) and series.get("source") != (req.patches or ""):
+        series["built_from"] = series.get("source")
+        series["source"] = req.patches or ""
     record["durations_this_request"] = {**timings, "total": round(time.monotonic() - t0, 3)}
     return BuildResult(record, root / key)
 

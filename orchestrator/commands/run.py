@@ -34,12 +34,13 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_job(spec)  # bad input fails here, before a run directory exists
     run_dir = runrecord.new_run_dir(f"run-{spec.arch}")
     job_dir = run_dir / spec.name
+    # What this run is: regressions are computed only against earlier runs of the same job.
+    runrecord.update(run_dir, compare_key=spec.id, job_specs={spec.name: spec.to_dict()})
     timings: dict[str, float] = {}
 
     def on_built(built: BuildResult) -> None:
         # Recorded before the guest starts: a run killed mid-boot still says what it tested.
         timings.update(runrecord.start_inputs(run_dir, built.record, spec.arch, [spec.test]))
-        runrecord.update(run_dir, job_specs={spec.name: spec.to_dict()})
 
     status = "interrupted"
     result: JobResult | None = None

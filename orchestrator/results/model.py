@@ -272,12 +272,24 @@ def resolve_run(spec: str, root: Path | None = None) -> Path:
 
 
 def previous_run(run: Run, root: Path | None = None) -> Path | None:
-    """The newest earlier run with the same label (the same matrix), for regressions."""
+    """The newest earlier run of the same work, for regressions: the same label and, when
+    the run says what it was (run.json `compare_key`: the job spec of a `kto run`, the
+    matrix of a nightly run), the same key. Two runs of one arch with different trees,
+    series or tests are not each other's baseline."""
     root = root or run.path.parent
+    key = run.record.get("compare_key")
     for rid in reversed(list_runs(root)):
         if rid >= run.id:
             continue
         m = _RUN_ID.match(rid)
-        if m and m.group("label") == run.label:
+        if not m or m.group("label") != run.label:
+            continue
+        if key is None:
+            return root / rid
+        try:
+            other = json.loads((root / rid / RUN_RECORD).read_text()).get("compare_key")
+        except (OSError, ValueError, AttributeError):
+            other = None
+        if other == key:
             return root / rid
     return None

@@ -141,3 +141,20 @@ def test_config_name_is_the_same_on_every_arch() -> None:
     assert config_name(build("arm64"), "arm64") == "tinyconfig+net+debug+mm_stress"
     assert config_name(build("sparc64"), "sparc64") == config_name(build("arm64"), "arm64")
     assert config_name({}, "x86_64") == "unknown"
+
+
+def test_previous_run_is_the_same_job_not_just_the_same_arch(tmp_path: Path) -> None:
+    # Two series tested on x86_64 in turn: each compares with its own last run only.
+    runs = {
+        "20261123-100000-run-x86_64-0001": "series-a",
+        "20261123-110000-run-x86_64-0002": "series-b",
+        "20261123-120000-run-x86_64-0003": "series-a",
+        "20261123-130000-run-x86_64-0004": "series-c",
+    }
+    for rid, key in runs.items():
+        shutil.copytree(SMOKE_RUN, tmp_path / rid)
+        edit_json(tmp_path / rid / "run.json", run_id=rid, label="run-x86_64", compare_key=key)
+    third = load_run(tmp_path / "20261123-120000-run-x86_64-0003")
+    assert previous_run(third) == tmp_path / "20261123-100000-run-x86_64-0001"
+    assert previous_run(load_run(tmp_path / "20261123-130000-run-x86_64-0004")) is None
+    assert previous_run(load_run(tmp_path / "20261123-110000-run-x86_64-0002")) is None
