@@ -16,7 +16,8 @@ from typing import Any
 from orchestrator.errors import InfraError
 
 
-def write_bytes(path: Path, data: bytes) -> None:
+def write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """durable=False skips the fsync: still atomic for readers, not across a power cut."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -25,8 +26,9 @@ def write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
@@ -50,9 +52,9 @@ def write_error(path: Path, exc: OSError) -> InfraError:
     return InfraError(f"cannot write {path}: {why}", hint=hint)
 
 
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode())
+def write_text(path: Path, text: str, durable: bool = True) -> None:
+    write_bytes(path, text.encode(), durable)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+def write_json(path: Path, obj: Any, durable: bool = True) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", durable)

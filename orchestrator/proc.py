@@ -6,6 +6,8 @@ else (git, make helpers, cpio, compilers) goes through `run`, which raises with 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.config.tools import package_for
-from orchestrator.errors import InfraError, MissingDependency
+from orchestrator.errors import InfraError, KtoError, MissingDependency
 
 
 @dataclass(frozen=True)
@@ -78,3 +80,29 @@ def run(
     if check and cp.returncode != 0:
         raise CommandFailed(res)
     return res
+
+
+def tool_version(name: str, package: str | None = None) -> str:
+    """The first line of `name --version`, remembered per binary (path, size, mtime) in the
+    cache: every boot and build records the versions of QEMU and the compilers, and starting
+    each just to ask costs more than kto's whole per-boot overhead budget."""
+    from orchestrator import atomic
+    from orchestrator.paths import cache_dir
+
+    path = require_tool(name, package)
+    st = os.stat(path)
+    key = f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
+    store = cache_dir() / "tool-versions.json"
+    try:
+        known = json.loads(store.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), str):
+        return str(known[key])
+    version = run([path, "--version"]).stdout.splitlines()[0].strip()
+    known[key] = version
+    with contextlib.suppress(KtoError):  # a cache that cannot be written is only slower
+        atomic.write_json(store, known, durable=False)
+    return version

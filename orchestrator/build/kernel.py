@@ -42,7 +42,7 @@ from orchestrator.build.trees import Tree, resolve_tree, tree_lock
 from orchestrator.build.tuxmake_run import errors_excerpt, run_tuxmake, tuxmake_build
 from orchestrator.config.arch import ArchProfile, load_profile
 from orchestrator.errors import BuildError
-from orchestrator.proc import require_tool, run
+from orchestrator.proc import require_tool, tool_version
 from orchestrator.results.layout import BUILD_LOG
 
 
@@ -67,8 +67,7 @@ class BuildRequest:
 
 
 def toolchain_version(profile: ArchProfile) -> str:
-    cc = require_tool(profile.build.cc, profile.build.cc_package)
-    return run([cc, "--version"]).stdout.splitlines()[0].strip()
+    return tool_version(profile.build.cc, profile.build.cc_package)
 
 
 def resolve_fragments(profile: ArchProfile, extra: list[str]) -> list[kconfig.Fragment]:

@@ -6,7 +6,6 @@ import argparse
 import shlex
 from pathlib import Path
 
-from orchestrator.build.trees import load_tree_specs
 from orchestrator.config.arch import known_arches
 from orchestrator.errors import UserError
 from orchestrator.job.fatal import DEFAULT_GRACE
@@ -16,6 +15,8 @@ from orchestrator.results.layout import CONSOLE, JOB_RECORD
 
 
 def add_build_options(p: argparse.ArgumentParser) -> None:
+    from orchestrator.build.trees import load_tree_specs  # `kto boot KERNEL` needs no build code
+
     specs, default = load_tree_specs()
     p.add_argument(
         "--tree",

@@ -16,7 +16,7 @@ from orchestrator.config.arch import ArchProfile
 from orchestrator.config.schema import load_file_as
 from orchestrator.guest.debsrc import cross_built, newest_dsc
 from orchestrator.paths import configs_dir
-from orchestrator.proc import require_tool, run
+from orchestrator.proc import require_tool, run, tool_version
 
 RECIPE_FILE = "host/dropbear.yaml"
 
@@ -39,7 +39,7 @@ def dropbear_for(profile: ArchProfile) -> Path:
     )
     triplet = profile.target.triplet
     cc = require_tool(f"{triplet}-gcc", profile.build.cc_package)
-    cc_version = run([cc, "--version"]).stdout.splitlines()[0]
+    cc_version = tool_version(f"{triplet}-gcc", profile.build.cc_package)
     r = recipe()
     key = json.dumps([list(r.configure), r.localoptions, triplet, cc_version], sort_keys=True)
 

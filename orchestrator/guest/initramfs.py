@@ -25,7 +25,7 @@ from orchestrator.guest.cpio import Archive, pad4
 from orchestrator.guest.debsrc import check_static_elf
 from orchestrator.guest.testspec import TEST_NAME_RE, GuestTest, list_tests, load_test
 from orchestrator.paths import cache_dir, guest_tests_dir
-from orchestrator.proc import require_tool, run
+from orchestrator.proc import require_tool, run, tool_version
 
 # Bump when the archive layout changes, so old cached archives are not reused.
 LAYOUT_VERSION = "2"
@@ -74,8 +74,7 @@ def render_init() -> bytes:
 def _compiler(profile: ArchProfile) -> tuple[str, str]:
     """(path, version line) of the arch's gcc; MissingDependency names its package."""
     cc = require_tool(profile.build.cc, profile.build.cc_package)
-    version = run([cc, "--version"]).stdout.splitlines()[0].strip()
-    return cc, version
+    return cc, tool_version(profile.build.cc, profile.build.cc_package)
 
 
 def compile_helper(cc: str, source: Path, out: Path) -> None:
@@ -275,5 +274,5 @@ def initrd_for(profile: ArchProfile, base: Path, job: bytes, dest: Path) -> Path
         )
     if len(data) % 4:  # the appended archive must start 4-byte aligned
         data += pad4(len(data))
-    atomic.write_bytes(dest, data + job)
+    atomic.write_bytes(dest, data + job, durable=False)  # per boot, rebuilt from the cache
     return dest

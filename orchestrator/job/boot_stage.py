@@ -21,7 +21,7 @@ from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.plan import JobPlan, Kernel, timeouts
 from orchestrator.job.verdict import Verdict, judge
 from orchestrator.parser import ConsoleParser
-from orchestrator.proc import require_tool, run
+from orchestrator.proc import tool_version
 from orchestrator.results.layout import FINDINGS, INITRD, JOB_RECORD, STATUS_LOG
 from orchestrator.vm.accel import choose_accel
 from orchestrator.vm.qemu import BootSpec, build_argv, reproducer
@@ -45,8 +45,7 @@ class GuestJob:
 
 
 def qemu_version(profile: ArchProfile) -> str:
-    binary = require_tool(profile.qemu.binary, profile.qemu.package)
-    return run([binary, "--version"]).stdout.splitlines()[0].strip()
+    return tool_version(profile.qemu.binary, profile.qemu.package)
 
 
 def guest_argv(
@@ -241,7 +240,8 @@ def boot(
         "fatal_grace_s": plan.spec.boot.fatal_grace,
         "workload": wl.record() if wl else None,
     }
-    atomic.write_json(outdir / JOB_RECORD, {**record, "status": "RUNNING"})
+    # Not fsynced: a marker that the job started; the final record below is durable.
+    atomic.write_json(outdir / JOB_RECORD, {**record, "status": "RUNNING"}, durable=False)
     progress.say(f"boot {profile.name}: {reproducer(argv)}")
     host_work = HostWork(plan, guest, outdir)
     session = ConsoleSession(

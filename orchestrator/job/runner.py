@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import atomic, progress
-from orchestrator.build.kernel import BuildRequest, build
 from orchestrator.build.record import BuildResult
+
+if TYPE_CHECKING:
+    from orchestrator.build.kernel import BuildRequest
 from orchestrator.errors import BuildError, KtoError, PatchApplyError
 from orchestrator.job.boot_stage import base_record, boot
 from orchestrator.job.outcome import ConsoleOutcome
@@ -49,6 +51,8 @@ class JobResult:
 
 
 def build_request(plan: JobPlan, jobs: int | None = None) -> BuildRequest:
+    from orchestrator.build.kernel import BuildRequest
+
     s = plan.spec
     return BuildRequest(
         tree=plan.tree,
@@ -85,6 +89,8 @@ def prepare_kernel(plan: JobPlan, jobs: int | None = None) -> tuple[Kernel, Buil
     """The job's kernel: the one given, or a (cached) build of its tree + series + config."""
     if plan.kernel is not None:
         return plan.kernel, None
+    from orchestrator.build.kernel import build  # not loaded when the kernel is given
+
     built = build(build_request(plan, jobs))
     progress.say(f"kernel: {built.kernel}")
     return Kernel(built.kernel, built.record), built
