@@ -18,6 +18,8 @@ COMMANDS = {
     "parse": "find kernel problems in console logs",
     "report": "regenerate JUnit/KCIDB/HTML reports of a run",
     "compare": "regressions between two runs: new / fixed / still failing / flaky",
+    "matrix": "run a matrix (trees x series x arches x configs x tests): nightly, resumable",
+    "job": "run one job from a JobSpec JSON file (what the matrix and bisect run)",
 }
 
 

@@ -90,7 +90,8 @@ class Checker:
         self.path = path
 
     def fail(self, parent: Any, key: str, what: str) -> ConfigError:
-        line = line_of(parent, key.rsplit(".", 1)[-1].split("[")[0])
+        leaf = key.rsplit(".", 1)[-1].split("[")[0]
+        line = line_of(parent, leaf)
         where = f"{self.path}:{line}" if line else str(self.path)
         return ConfigError(f"{where}: {key}: {what}")
 

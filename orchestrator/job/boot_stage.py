@@ -206,7 +206,11 @@ def base_record(plan: JobPlan) -> dict[str, Any]:
 
 
 def boot(
-    plan: JobPlan, kernel: Kernel, outdir: Path, echo: bool = False
+    plan: JobPlan,
+    kernel: Kernel,
+    outdir: Path,
+    echo: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[Verdict, ConsoleOutcome, dict[str, Any]]:
     profile = plan.profile
     timings: dict[str, float] = {}
@@ -232,6 +236,7 @@ def boot(
 
     record: dict[str, Any] = {
         **base_record(plan),
+        **(extra or {}),
         "kernel": str(kernel.image),
         "build": build_record.summary(kernel.build_record) if kernel.build_record else None,
         "accel": choice.to_dict(),

@@ -75,7 +75,9 @@ def default_smp(profile: ArchProfile) -> int:
     return min(2, profile.qemu.max_cpus)
 
 
-def plan_job(spec: JobSpec) -> JobPlan:
+def plan_job(spec: JobSpec, prebuilt: Path | None = None) -> JobPlan:
+    """`prebuilt`: the kernel a driver built for this job already (a `kto build` dir): the
+    spec stays what the job is, the driver only saved it the build."""
     profile = load_profile(spec.arch)
     b = spec.boot
     if (b.ssh_commands or b.fetch) and not b.network:
@@ -92,7 +94,8 @@ def plan_job(spec: JobSpec) -> JobPlan:
     fragments = list(spec.fragments)
     if test and not skip:
         fragments += [f for f in test.fragments_for(profile.name) if f not in fragments]
-    kernel = resolve_kernel(Path(spec.kernel), profile) if spec.kernel else None
+    given = prebuilt or (Path(spec.kernel) if spec.kernel else None)
+    kernel = resolve_kernel(given, profile) if given else None
     if kernel is None and not skip:
         from orchestrator.build.kernel import resolve_fragments
 

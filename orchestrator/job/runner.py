@@ -64,10 +64,19 @@ def build_request(plan: JobPlan, jobs: int | None = None) -> BuildRequest:
     )
 
 
-def _stopped(plan: JobPlan, job_dir: Path, status: Status, exc: KtoError, stage: str) -> JobResult:
+def record_stopped(
+    plan: JobPlan,
+    job_dir: Path,
+    status: Status,
+    exc: KtoError,
+    stage: str,
+    extra: dict[str, Any] | None = None,
+) -> JobResult:
+    """The record of a job stopped before its verdict (its kernel did not build, ...)."""
     verdict = Verdict(status, f"{stage} failed: {exc.message.splitlines()[0]}")
     record = {
         **base_record(plan),
+        **(extra or {}),
         "status": str(status),
         "verdict": verdict.to_dict(),
         "stage": stage,
@@ -77,10 +86,15 @@ def _stopped(plan: JobPlan, job_dir: Path, status: Status, exc: KtoError, stage:
     return JobResult(plan.spec, verdict, job_dir, record, error=exc)
 
 
-def skipped(plan: JobPlan, job_dir: Path) -> JobResult:
+def skipped(plan: JobPlan, job_dir: Path, extra: dict[str, Any] | None = None) -> JobResult:
     """A test that cannot run on this arch: a SKIP record, nothing built or booted."""
     verdict = Verdict(Status.SKIP, plan.skip or "skipped")
-    record = {**base_record(plan), "status": str(verdict.status), "verdict": verdict.to_dict()}
+    record = {
+        **base_record(plan),
+        **(extra or {}),
+        "status": str(verdict.status),
+        "verdict": verdict.to_dict(),
+    }
     atomic.write_json(job_dir / JOB_RECORD, record)
     return JobResult(plan.spec, verdict, job_dir, record)
 
@@ -104,26 +118,28 @@ def run_job(
     echo: bool = False,
     jobs: int | None = None,
     on_built: Callable[[BuildResult], None] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JobResult:
     """Build (cached), boot, judge. `plan`: the spec already resolved (bad input fails in
     plan_job, before the driver makes any directory); `on_built`: told about the kernel
-    before the guest starts (`kto run` records the run's inputs then)."""
+    before the guest starts (`kto run` records the run's inputs then); `extra`: fields the
+    driver adds to job.json (the matrix cell)."""
     plan = plan or plan_job(spec)
     job_dir.mkdir(parents=True, exist_ok=True)
     if plan.skip:
-        return skipped(plan, job_dir)
+        return skipped(plan, job_dir, extra)
     try:
         kernel, built = prepare_kernel(plan, jobs)
     except (PatchApplyError, BuildError) as exc:
-        return _stopped(plan, job_dir, Status.MISS, exc, "build")
+        return record_stopped(plan, job_dir, Status.MISS, exc, "build", extra)
     except KtoError as exc:
-        return _stopped(plan, job_dir, Status.ERROR, exc, "build")
+        return record_stopped(plan, job_dir, Status.ERROR, exc, "build", extra)
     if built is not None:
         copy_build_log(built.dir, job_dir)
         if on_built:
             on_built(built)
     try:
-        verdict, outcome, record = boot(plan, kernel, job_dir, echo=echo)
+        verdict, outcome, record = boot(plan, kernel, job_dir, echo=echo, extra=extra)
     except KtoError as exc:
         if (job_dir / JOB_RECORD).is_file():
             # The console session ran and wrote its verdict (an interrupt, say): keep it.
@@ -132,5 +148,5 @@ def run_job(
             job = load_job(job_dir)
             verdict = Verdict(job.status, job.reason, job.title, job.findings)
             return JobResult(spec, verdict, job_dir, job.record, build=built, error=exc)
-        return _stopped(plan, job_dir, Status.ERROR, exc, "boot")
+        return record_stopped(plan, job_dir, Status.ERROR, exc, "boot", extra)
     return JobResult(spec, verdict, job_dir, record, outcome, built)

@@ -168,6 +168,12 @@ def load_job(path: Path, waivers: Waivers | None = None) -> Job:
     build = rec.get("build") or {}
     tree = (build.get("inputs") or {}).get("tree") or "unknown"
     config = config_name(build, arch)
+    cell = rec.get("cell")
+    if isinstance(cell, dict):
+        # A matrix job: the matrix's own names (a series is part of the tree row).
+        series = str(cell.get("series") or "none")
+        tree = str(cell.get("tree") or tree) + ("" if series == "none" else f"+{series}")
+        config = str(cell.get("config") or config)
     raw = str(rec.get("status") or "")
 
     if not rec:

@@ -1,0 +1,77 @@
+"""`kto matrix FILE`: run a matrix of trees x series x configs x arches x tests, nightly."""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+from orchestrator.matrix.driver import build_key, plan_jobs, resume_dir, run_matrix
+from orchestrator.matrix.pool import Budget
+from orchestrator.matrix.spec import load_matrix, resolve_matrix_path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "matrix",
+        help="run a matrix (trees x series x arches x configs x tests): nightly, resumable",
+        description="Expand configs/matrix/FILE (or a path) into jobs, build each distinct "
+        "kernel once, run every job within this host's CPU and memory budget, and judge the "
+        "run against earlier runs of the same matrix. Exit 0: no NEW failures; 1: NEW "
+        "failures; 3: infrastructure errors only, or interrupted (resume with --resume).",
+    )
+    p.add_argument("matrix", help="a matrix file, or a name in configs/matrix/ (e.g. quick)")
+    p.add_argument("--dry-run", action="store_true", help="print cells and builds, run nothing")
+    p.add_argument(
+        "--resume", metavar="RUN", help="go on with an interrupted run (an id, or `latest`)"
+    )
+    p.add_argument("--cores", type=int, help="CPU budget (default: this host's cores)")
+    return p
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    m = load_matrix(resolve_matrix_path(args.matrix))
+    jobs = plan_jobs(m)
+    builds: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for j in jobs:
+        if not j.plan.skip:
+            builds[build_key(j)].append(j.folder)
+    print(f"matrix {m.name} ({m.path}): {len(m.cells)} cell(s), {len(jobs)} job(s)")
+    for c in m.cells:
+        skip = next((j.plan.skip for j in jobs if j.cell == c and j.plan.skip), None)
+        note = f"  SKIP: {skip}" if skip else ""
+        print(f"  {m.cell_id(c)}  {c.folder}  x{m.repeats[c]}{note}")
+    print(f"{len(builds)} distinct kernel build(s), each shared by its jobs:")
+    for key, folders in builds.items():
+        print(f"  {' '.join(k for k in key if k)}: {len(folders)} job(s)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
+    if args.cores is not None and args.cores < 1:
+        from orchestrator.errors import UserError
+
+        raise UserError(f"--cores {args.cores}: need at least 1")
+    budget = Budget(cores=args.cores) if args.cores else Budget()
+    m = load_matrix(resolve_matrix_path(args.matrix))
+    run_dir = resume_dir(args.resume) if args.resume else None
+    result = run_matrix(m, run_dir, budget)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "no jobs"
+    print(f"matrix {m.name}: {counts}  ({result.run_dir})")
+    if result.classified:
+        c = result.classified
+        if c.versions_changed:
+            print("  tool versions changed since the last run (suspects, not regressions):")
+            for v in c.versions_changed:
+                print(f"    {v}")
+        for line in c.lines:
+            print(f"  {line.text()}")
+        if not c.lines:
+            print("  nothing new, fixed or unstable" + ("" if c.history else " (first run)"))
+    if result.report:
+        for name in ("junit", "html"):
+            print(f"  {name + ':':7} {result.report.files[name]}")
+    if result.interrupted:
+        print(f"  interrupted: kto matrix {args.matrix} --resume {result.run_dir.name}")
+    return result.exit_code

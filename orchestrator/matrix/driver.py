@@ -1,0 +1,227 @@
+"""`kto matrix`: expand a matrix into JobSpecs, build each distinct kernel once, run every job
+through `kto job`, resume what an interrupted run left, and judge it against earlier nights.
+
+Run directory: results/<id>-matrix-<name>-<rand>/ with run.json (the matrix and its cells),
+one folder per job (<tree>.<series>.<config>.<arch>.<test>-r<repeat>) and the usual reports.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator import atomic, progress
+from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, KtoError, UserError
+from orchestrator.job.plan import JobPlan, plan_job
+from orchestrator.job.runner import record_stopped, skipped
+from orchestrator.job.spec import JobSpec
+from orchestrator.job.verdict import Status
+from orchestrator.locks import file_lock
+from orchestrator.matrix.history import Classified, classify
+from orchestrator.matrix.pool import Budget, Pool, Task, kto_argv
+from orchestrator.matrix.spec import Cell, Matrix, describe
+from orchestrator.results import runrecord
+from orchestrator.results.layout import JOB_RECORD
+from orchestrator.results.model import load_job
+from orchestrator.results.reports import Report, finish_run
+
+STATE = ".matrix"  # per-run scratch: specs, task logs, the run lock
+
+
+@dataclass
+class MatrixJob:
+    cell: Cell
+    spec: JobSpec
+    plan: JobPlan
+    folder: str
+    extra: dict[str, Any]
+
+
+@dataclass
+class MatrixResult:
+    run_dir: Path
+    report: Report | None
+    classified: Classified | None
+    interrupted: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INFRA
+        if self.classified and self.classified.new:
+            return EXIT_FAIL
+        if self.counts.get("ERROR") or self.counts.get("MISS"):
+            return EXIT_INFRA
+        return EXIT_OK
+
+
+def label(m: Matrix) -> str:
+    return f"matrix-{m.name}"
+
+
+def plan_jobs(m: Matrix) -> list[MatrixJob]:
+    """Every job of the matrix, resolved (bad input fails here, before any work)."""
+    out = []
+    for cell, spec in m.jobs():
+        extra = {"cell": {"id": m.cell_id(cell), "matrix": m.name, **cell.labels()}}
+        out.append(MatrixJob(cell, spec, plan_job(spec), f"{cell.folder}-r{spec.repeat}", extra))
+    return out
+
+
+def extra_fragments(j: MatrixJob) -> list[str]:
+    """The job's fragments beyond the arch profile's own (which every build has)."""
+    return [f for f in j.plan.fragments if f not in j.plan.profile.build.fragments]
+
+
+def build_key(j: MatrixJob) -> tuple[str, ...]:
+    s = j.spec
+    return (j.plan.tree, s.ref or "", s.patches or "", j.plan.profile.name, *extra_fragments(j))
+
+
+def finished(job_dir: Path) -> bool:
+    """A job a resumed run keeps: a final record that is not an interrupt."""
+    if not (job_dir / JOB_RECORD).is_file():
+        return False
+    job = load_job(job_dir)
+    killed = str((job.record.get("outcome") or {}).get("killed") or "")
+    return job.raw_status in Status.__members__ and not killed.startswith("interrupted")
+
+
+def _build_argv(j: MatrixJob) -> list[str]:
+    s = j.spec
+    argv = ["build", "--tree", j.plan.tree, "--arch", s.arch, "--json", "-q"]
+    if s.ref:
+        argv += ["--ref", s.ref]
+    if s.patches:
+        argv += ["--patches", s.patches]
+    for f in extra_fragments(j):
+        argv += ["--config", f]
+    return kto_argv(*argv)
+
+
+def _mem_mb(j: MatrixJob) -> int:
+    mem = (j.spec.boot.memory or j.plan.profile.qemu.memory).upper()
+    n = float(mem.rstrip("GMK") or 1)
+    return int(n * 1024) if mem.endswith("G") else int(n)
+
+
+class _Failed(KtoError):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def schedule(run_dir: Path, jobs: list[MatrixJob], pool: Pool) -> None:
+    state = run_dir / STATE
+    groups: dict[tuple[str, ...], list[MatrixJob]] = defaultdict(list)
+    for j in jobs:
+        groups[build_key(j)].append(j)
+
+    def boot_task(j: MatrixJob, kernel: Path) -> Task:
+        spec_file = state / f"{j.folder}.spec.json"
+        extra_file = state / f"{j.folder}.extra.json"
+        atomic.write_json(spec_file, j.spec.to_dict())
+        atomic.write_json(extra_file, j.extra)
+        job_dir = run_dir / j.folder
+        argv = kto_argv(
+            "job", str(spec_file), str(job_dir), "--kernel", str(kernel), "--extra", str(extra_file)
+        )
+        return Task(j.folder, argv, j.plan.smp, _mem_mb(j), state / f"{j.folder}.log", j.folder)
+
+    for key, members in groups.items():
+        first = members[0]
+
+        def built(task: Task, rc: int, members: list[MatrixJob] = members) -> list[Task]:
+            text = task.log.read_text(errors="replace")
+            if rc == 0:
+                record = json.loads(text[text.index("{") :])
+                from orchestrator.build.cache import artifacts_root
+
+                kernel = artifacts_root() / record["key"]
+                return [boot_task(j, kernel) for j in members]
+            tail = "\n".join(text.strip().splitlines()[-12:]) or f"kto build exited {rc}"
+            status = Status.MISS if rc in (4, 5) else Status.ERROR
+            for j in members:
+                (run_dir / j.folder).mkdir(parents=True, exist_ok=True)
+                record_stopped(
+                    j.plan, run_dir / j.folder, status, _Failed(tail, rc), "build", j.extra
+                )
+            return []
+
+        name = f"build {first.plan.tree} {first.spec.patches or ''} {first.spec.arch}".split()
+        pool.add(
+            Task(
+                "build-" + "-".join(key)[:80],
+                _build_argv(first),
+                1,
+                2048,
+                state / f"build-{len(pool.queue)}.log",
+                " ".join(name),
+                build=True,
+                on_done=built,
+            )
+        )
+
+
+def run_matrix(
+    m: Matrix, run_dir: Path | None = None, budget: Budget | None = None
+) -> MatrixResult:
+    """Run (or, given an existing `run_dir`, resume) the matrix; returns its verdicts."""
+    jobs = plan_jobs(m)
+    resume = run_dir is not None
+    if run_dir is None:
+        run_dir = runrecord.new_run_dir(label(m))
+        runrecord.update(run_dir, compare_key=f"matrix:{m.name}", matrix=describe(m))
+    (run_dir / STATE).mkdir(exist_ok=True)
+    t0 = time.monotonic()
+    with file_lock(run_dir / STATE / "lock", f"matrix run {run_dir.name}", wait=False):
+        todo = []
+        for j in jobs:
+            job_dir = run_dir / j.folder
+            if resume and finished(job_dir):
+                continue
+            if job_dir.exists():
+                import shutil
+
+                shutil.rmtree(job_dir)  # RUNNING or interrupted when the run died: again
+            if j.plan.skip:
+                job_dir.mkdir(parents=True)
+                skipped(j.plan, job_dir, j.extra)
+                continue
+            todo.append(j)
+        kept = len(jobs) - len(todo)
+        progress.say(
+            f"matrix {m.name}: {len(jobs)} job(s) in {len(m.cells)} cell(s), "
+            f"{len({build_key(j) for j in todo})} build(s); {kept} already done or SKIP"
+        )
+        pool = Pool(budget)
+        schedule(run_dir, todo, pool)
+        interrupted = False
+        try:
+            pool.run()
+        except KeyboardInterrupt:
+            interrupted = True
+            progress.say("matrix interrupted: running jobs stopped; `kto matrix --resume` goes on")
+        timings = {"matrix": round(time.monotonic() - t0, 3)}
+        report = finish_run(run_dir, timings, "interrupted" if interrupted else "finished")
+    classified = classify(run_dir) if report else None
+    counts: dict[str, int] = defaultdict(int)
+    if report:
+        for job in report.run.jobs:
+            counts[str(job.status)] += 1
+    return MatrixResult(run_dir, report, classified, interrupted, dict(counts))
+
+
+def resume_dir(arg: str) -> Path:
+    from orchestrator.results.model import resolve_run
+
+    run_dir = resolve_run(arg)
+    doc = runrecord.read(run_dir)
+    if "matrix" not in doc:
+        raise UserError(f"{run_dir} is not a matrix run", hint="give the run id of a kto matrix")
+    return run_dir

@@ -1,0 +1,148 @@
+"""Run a matrix's builds and boots as processes within a CPU and memory budget, on one host.
+
+Every task is a `kto build` or `kto job` process in its own session (process group): a task
+that crashes or is killed takes nothing else with it, and stopping the pool stops every
+QEMU and make it started. A task starts when its dependencies are done and its cost fits
+what is free (cores: a build's -j is what is free when it starts, at least 1; a boot costs
+its vCPUs), so a 2-core host overlaps one arch's build with another arch's TCG boot without
+overcommitting. Kept here, not in Dask: the one-host default needs no server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator import progress
+
+
+@dataclass
+class Task:
+    key: str
+    argv: list[str]
+    cores: int  # what it occupies; a build gets "-j N" appended with what is free (>= cores)
+    mem_mb: int
+    log: Path  # stdout and stderr of the process
+    label: str = ""
+    build: bool = False
+    on_done: Callable[[Task, int], list[Task]] | None = None  # may queue more tasks
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    rc: int | None = None
+    given_cores: int = 0
+
+
+@dataclass
+class Budget:
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+    mem_mb: int = field(
+        default_factory=lambda: os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
+    )
+
+
+class Pool:
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget or Budget()
+        self.queue: list[Task] = []
+        self.running: list[Task] = []
+        self.done: list[Task] = []
+        self._last_status = 0.0
+
+    def add(self, *tasks: Task) -> None:
+        self.queue.extend(tasks)
+
+    def _free(self) -> tuple[int, int]:
+        cores = self.budget.cores - sum(t.given_cores for t in self.running)
+        mem = self.budget.mem_mb - sum(t.mem_mb for t in self.running)
+        return cores, mem
+
+    def _start(self, task: Task, cores: int) -> None:
+        task.given_cores = cores
+        argv = [*task.argv, "-j", str(cores)] if task.build else task.argv
+        task.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(task.log, "wb") as log:
+            task.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        task.started = time.monotonic()
+        self.running.append(task)
+        progress.say(f"start {task.label or task.key}" + (f" (-j{cores})" if task.build else ""))
+
+    def _schedule(self) -> None:
+        for task in list(self.queue):
+            free_cores, free_mem = self._free()
+            fits = task.cores <= free_cores and task.mem_mb <= free_mem
+            if not fits and self.running:
+                continue
+            cores = max(task.cores, free_cores) if task.build else task.cores
+            self.queue.remove(task)
+            self._start(task, max(1, min(cores, self.budget.cores)))
+
+    def _reap(self) -> None:
+        for task in list(self.running):
+            assert task.proc is not None
+            rc = task.proc.poll()
+            if rc is None:
+                continue
+            task.rc = rc
+            self.running.remove(task)
+            self.done.append(task)
+            secs = time.monotonic() - task.started
+            progress.say(
+                f"done  {task.label or task.key}: exit {rc} in {progress.fmt_secs(secs)} "
+                f"[{len(self.done)} done, {len(self.running)} running, {len(self.queue)} queued]"
+            )
+            if task.on_done:
+                self.add(*task.on_done(task, rc))
+
+    def run(self, every: float = 60.0) -> None:
+        """Until every task is done; on SIGINT/SIGTERM every running task is stopped."""
+        old = signal.getsignal(signal.SIGTERM)
+
+        def term(_signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, term)
+        try:
+            while self.queue or self.running:
+                self._schedule()
+                self._reap()
+                now = time.monotonic()
+                if now - self._last_status > every and self.running:
+                    self._last_status = now
+                    names = ", ".join(t.label or t.key for t in self.running)
+                    progress.say(f"running: {names}; {len(self.queue)} queued")
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM every running task's process group (a `kto job` writes its ERROR record
+        and stops its QEMU), then SIGKILL what is left after `grace`."""
+        for task in self.running:
+            assert task.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(task.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for task in self.running:
+            assert task.proc is not None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                task.proc.wait(max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(task.proc.pid, signal.SIGKILL)
+            task.proc.wait()
+        self.running.clear()
+
+
+def kto_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "orchestrator.cli", *args]

@@ -1,0 +1,97 @@
+"""Night to night classification with fail:runs, on run directories written like kto does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orchestrator.matrix.history import classify
+
+CELL = {"matrix": "n", "tree": "debian-6.1", "series": "none", "config": "default"}
+
+
+def _night(root: Path, rid: str, jobs: dict[str, list[str | None]], key: str = "matrix:n") -> Path:
+    """jobs: cell test -> one entry per repeat: None = PASS, a title = FAIL with it, "ERROR"."""
+    run = root / rid
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"label": "matrix-n", "compare_key": key}))
+    for test, repeats in jobs.items():
+        for r, title in enumerate(repeats):
+            d = run / f"debian-6.1.none.default.x86_64.{test}-r{r}"
+            d.mkdir()
+            status = "PASS" if title is None else ("ERROR" if title == "ERROR" else "FAIL")
+            findings = [] if status != "FAIL" else [{"kind": "warning", "title": title}]
+            verdict = {"status": status, "reason": "r", "title": title if findings else None}
+            rec = {
+                "arch": "x86_64",
+                "test": test,
+                "repeat": r,
+                "status": status,
+                "verdict": {**verdict, "findings": findings},
+                "outcome": {"test_rc": 0},
+                "cell": {**CELL, "arch": "x86_64", "test": test},
+            }
+            (d / "job.json").write_text(json.dumps(rec))
+            (d / "findings.json").write_text(json.dumps({"findings": findings}))
+            (d / "console.log").write_text("")
+    return run
+
+
+W = "WARNING in __mmdrop"
+
+
+def test_new_fixed_persistent_unstable_infra(tmp_path: Path) -> None:
+    _night(
+        tmp_path,
+        "20261201-010000-matrix-n-0001",
+        {
+            "a": [None, None],
+            "b": [W, W],
+            "c": [W, W],
+            "d": [None, None],
+            "e": [None, None],
+        },
+    )
+    _night(
+        tmp_path,
+        "20261202-010000-matrix-n-0002",
+        {
+            "a": [None, None],
+            "b": [W, W],
+            "c": [W, W],
+            "d": [W, None],
+            "e": [None, None],
+        },
+    )
+    run = _night(
+        tmp_path,
+        "20261203-010000-matrix-n-0003",
+        {
+            "a": [W, W, W],
+            "b": [W, W],
+            "c": [None, None],
+            "d": [W, W],
+            "e": ["ERROR", "ERROR"],
+        },
+    )
+    c = classify(run)
+    got = {(ln.cls, ln.cell.rsplit(".", 1)[1], ln.title): ln for ln in c.lines}
+    assert set(got) == {
+        ("new", "a", W),
+        ("persistent", "b", W),
+        ("fixed", "c", W),
+        ("unstable", "d", W),
+        ("infra", "e", "no verdict (ERROR/MISS)"),
+    }
+    new = got[("new", "a", W)]
+    assert str(new.now) == "3:3" and [str(t) for t in new.before] == ["0:2", "0:2"]
+    assert "3:3 now vs 0:2 last time" in new.text()
+    assert str(got[("unstable", "d", W)].now) == "2:2"
+    assert c.history == ["20261202-010000-matrix-n-0002", "20261201-010000-matrix-n-0001"]
+
+
+def test_other_matrices_and_first_nights_are_not_history(tmp_path: Path) -> None:
+    _night(tmp_path, "20261201-010000-matrix-n-0001", {"a": [W]}, key="matrix:other")
+    run = _night(tmp_path, "20261202-010000-matrix-n-0002", {"a": [W]})
+    c = classify(run)
+    assert c.history == [] and [(ln.cls, str(ln.now)) for ln in c.lines] == [("new", "1:1")]
