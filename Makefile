@@ -1,5 +1,5 @@
 # kto — QEMU-based kernel test orchestrator.
-# `make run` builds (and later boots and tests) the default kernel; `make test` runs the tests.
+# `make run` runs the quick matrix (build, boot, judge); `make test` runs the tests.
 # Both install what they need first (`make setup`, idempotent).
 
 SHELL := /bin/bash
@@ -9,12 +9,14 @@ KTO := $(VENV)/bin/kto
 APT_PACKAGES := $(shell sed -e 's/\#.*//' configs/host/apt-packages.txt)
 SETUP_STAMP := $(VENV)/.setup-done
 
-.PHONY: setup run test lint format bench clean help
+.PHONY: setup run nightly test test-faults lint format bench clean help
 
 help:
 	@echo "make setup  - install host packages (apt) and Python deps (venv); idempotent"
-	@echo "make run    - build the default kernel (debian-6.1, x86_64) with kto"
+	@echo "make run    - the quick matrix (configs/matrix/quick.yaml): build, boot, judge"
+	@echo "make nightly - the nightly matrix (configs/matrix/nightly.yaml)"
 	@echo "make test   - run the test suite (unit + integration)"
+	@echo "make test-faults - the fault-injection tests only (tests/faults)"
 	@echo "make lint   - ruff check + format check + mypy"
 	@echo "make bench  - run the benchmarks under bench/"
 
@@ -29,10 +31,16 @@ $(SETUP_STAMP): pyproject.toml
 	@touch $@
 
 run: setup
-	$(KTO) run
+	$(KTO) matrix quick
+
+nightly: setup
+	$(KTO) matrix nightly
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-faults: setup
+	$(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

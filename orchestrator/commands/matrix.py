@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     result = run_matrix(m, run_dir, budget)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "no jobs"
     print(f"matrix {m.name}: {counts}  ({result.run_dir})")
+    if result.report:
+        for job in result.report.run.jobs:
+            what = job.title or job.reason
+            waived = f"  (waived: {'; '.join(job.waived)})" if job.waived else ""
+            print(f"  {str(job.status):5} {job.name:58} {what}{waived}")
     if result.classified:
         c = result.classified
         if c.versions_changed:

@@ -176,7 +176,9 @@ def run_matrix(
     resume = run_dir is not None
     if run_dir is None:
         run_dir = runrecord.new_run_dir(label(m))
-        runrecord.update(run_dir, compare_key=f"matrix:{m.name}", matrix=describe(m))
+        runrecord.update(
+            run_dir, compare_key=f"matrix:{m.name}", matrix=describe(m), waivers=m.waivers
+        )
     (run_dir / STATE).mkdir(exist_ok=True)
     t0 = time.monotonic()
     with file_lock(run_dir / STATE / "lock", f"matrix run {run_dir.name}", wait=False):

@@ -132,8 +132,9 @@ def _versions(run: Run) -> dict[str, Any]:
 
 def classify(run_dir: Path, limit: int = HISTORY) -> Classified:
     from orchestrator.results import waivers
+    from orchestrator.results.reports import run_waivers
 
-    known = waivers.load()
+    known = run_waivers(run_dir, waivers.load())
     run = load_run(run_dir, known)
     history = _history(run, limit)
     now, infra = _tallies(run)

@@ -16,6 +16,8 @@
     exclude: [{arch: sparc64, test: hotplug}]   # cells dropped (a test.yaml skip is a SKIP)
     include: [{tree: debian-6.12, arch: x86_64, test: smoke}]   # cells added to the product
     fatal_grace: 15                     # BootOptions for every job (optional)
+    waivers:                            # expected findings of this matrix (as in
+      - {title: "WARNING in x", reason: "...", trees: [debian-6.1+mmu-fix]}  # waivers.yaml)
 
 A cell is (tree, series, config, arch, test); its id is the JobSpec id of its first repeat,
 stable night to night as long as the YAML says the same. Errors name file:line and key.
@@ -110,6 +112,7 @@ class Matrix:
     cells: list[Cell]
     repeats: dict[Cell, int]
     boot: BootOptions = field(default_factory=BootOptions)
+    waivers: list[dict[str, Any]] = field(default_factory=list)  # expected findings
 
     def jobs(self) -> list[tuple[Cell, JobSpec]]:
         return [(c, c.job(self.boot, r)) for c in self.cells for r in range(self.repeats[c])]
@@ -291,6 +294,7 @@ def load_matrix(path: Path) -> Matrix:
         "exclude",
         "include",
         "fatal_grace",
+        "waivers",
     }
     unknown = sorted(set(map(str, data)) - allowed)
     if unknown:
@@ -324,7 +328,13 @@ def load_matrix(path: Path) -> Matrix:
         raise ConfigError(f"{path}:{line}: the matrix expands to no cells (exclude took all)")
     grace = data.get("fatal_grace")
     boot = BootOptions() if grace is None else BootOptions(fatal_grace=float(grace))
-    return Matrix(name, path, cells, {cell: cell.test.repeats for cell in cells}, boot)
+    from orchestrator.results.waivers import parse as parse_waivers
+
+    waivers = data.get("waivers") or []
+    parse_waivers({"waivers": waivers}, str(path))  # checked here, applied in the reports
+    return Matrix(
+        name, path, cells, {cell: cell.test.repeats for cell in cells}, boot, list(waivers)
+    )
 
 
 def _included(

@@ -69,7 +69,7 @@ def write_reports(
     base_url: str | None = None,
 ) -> Report:
     """against: the run to compare with (default: the previous run with the same label)."""
-    waivers = waivers if waivers is not None else waivers_mod.load()
+    waivers = run_waivers(run_dir, waivers if waivers is not None else waivers_mod.load())
     run = load_run(run_dir, waivers)
     old_dir = against if against is not None else previous_run(run)
     old = load_run(old_dir, waivers) if old_dir else None
@@ -85,6 +85,16 @@ def write_reports(
     atomic.write_text(files["html"], report_html.render(run, comparison))
     atomic.write_text(files["summary"], json.dumps(summary(run, comparison), indent=2) + "\n")
     return Report(run, comparison, files)
+
+
+def run_waivers(run_dir: Path, base: waivers_mod.Waivers) -> waivers_mod.Waivers:
+    """`base` plus the waivers the run itself carries (a matrix's expected findings, kept in
+    run.json so a report regenerated later judges the same way)."""
+    own = runrecord.read(run_dir).get("waivers")
+    if not own:
+        return base
+    extra = waivers_mod.parse({"waivers": own}, f"{run_dir / 'run.json'}")
+    return waivers_mod.Waivers([*base.items, *extra.items], base.source)
 
 
 def finish_run(run_dir: Path, timings: dict[str, float], status: str = "finished") -> Report | None:
