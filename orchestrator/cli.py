@@ -19,6 +19,7 @@ COMMANDS = {
     "report": "regenerate JUnit/KCIDB/HTML reports of a run",
     "compare": "regressions between two runs: new / fixed / still failing / flaky",
     "matrix": "run a matrix (trees x series x arches x configs x tests): nightly, resumable",
+    "bisect": "find the commit between --good and --bad that introduced a finding",
     "job": "run one job from a JobSpec JSON file (what the matrix and bisect run)",
 }
 

@@ -1,0 +1,342 @@
+"""`kto bisect`: the commit between GOOD and BAD that introduced a finding, flake-aware.
+
+Every probe is a JobSpec at one commit (ref = its sha) run by run_job, so builds are the
+build cache's and incremental in the tree's build dir. Each run's verdict becomes evidence
+for bisect/search.py: the target finding seen (bad), a clean run (good), another finding
+(votes neither way), a build that fails or a boot broken for another reason (skip; an
+infrastructure error is retried once first). The state lives in the run dir (bisect.json,
+one job folder per run), so `--resume` re-runs nothing; the decisive marks also go to git's
+own bisect state in kto's worktree of the tree (`git bisect log` works there; a person can
+take over with `git bisect` commands).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from orchestrator import atomic, progress
+from orchestrator.bisect.search import Evidence, Outcome, Search, runs_to_clear
+from orchestrator.build.git import Git
+from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, UserError
+from orchestrator.job.plan import plan_job
+from orchestrator.job.runner import JobResult, run_job
+from orchestrator.job.spec import JobSpec
+from orchestrator.job.verdict import Status
+from orchestrator.results import runrecord
+from orchestrator.results.reports import finish_run
+
+STATE = "bisect.json"
+
+
+@dataclass
+class Target:
+    """What "bad" means: a finding with one of these titles, of this kind, or any failure."""
+
+    titles: tuple[str, ...] = ()
+    kind: str | None = None
+    any_failure: bool = False
+
+    def describe(self) -> str:
+        if self.any_failure:
+            return "any failure"
+        if self.kind:
+            return f"a {self.kind} finding"
+        return " or ".join(repr(t) for t in self.titles) or "(the titles seen on BAD)"
+
+    def judge(self, r: JobResult) -> Outcome:
+        v = r.verdict
+        if v.status is Status.PASS:
+            return Outcome()
+        if v.status in (Status.MISS, Status.ERROR, Status.SKIP):
+            return Outcome(skip=True)  # no kernel, or no judgement: evidence neither way
+        findings = v.findings or []
+        if self.any_failure:
+            return Outcome(bad=True)
+        hit = any(
+            (self.kind and f.get("kind") == self.kind) or f.get("title") in self.titles
+            for f in findings
+        )
+        if not findings and v.title in self.titles:
+            hit = True  # a test's own failure or a hang, named as the target
+        return Outcome(bad=bool(hit), unrelated=not hit)
+
+
+@dataclass
+class State:
+    tree: str
+    commits: list[str]  # [good, ..., bad]: 0 good, n bad
+    base: dict[str, Any]  # the JobSpec fields every probe shares (ref set per commit)
+    target: dict[str, Any]
+    confidence: float
+    max_runs: int
+    runs: list[dict[str, Any]] = field(default_factory=list)  # {commit, folder, outcome}
+
+    def save(self, run_dir: Path) -> None:
+        atomic.write_json(run_dir / STATE, asdict(self))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> State:
+        try:
+            return cls(**json.loads((run_dir / STATE).read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise UserError(f"{run_dir}: not a bisect run ({exc})") from exc
+
+
+def commit_range(git: Git, good: str, bad: str) -> list[str]:
+    def sha(ref: str) -> str:
+        res = git("rev-parse", "--verify", f"{ref}^{{commit}}", check=False)
+        if res.returncode != 0:
+            raise UserError(f"{ref!r} is not a commit of {git.repo}")
+        return res.stdout.strip()
+
+    g, b = sha(good), sha(bad)
+    if g == b:
+        raise UserError(f"--good and --bad are the same commit ({g[:12]})")
+    if git("merge-base", "--is-ancestor", g, b, check=False).returncode != 0:
+        raise UserError(
+            f"--good {good} is not an ancestor of --bad {bad}",
+            hint="bisect needs good to be older than bad on the same history",
+        )
+    middle = git.out("rev-list", "--reverse", "--topo-order", "--ancestry-path", f"{g}..{b}")
+    return [g, *[c for c in middle.splitlines() if c != b], b]
+
+
+class Bisect:
+    def __init__(self, run_dir: Path, state: State) -> None:
+        self.run_dir = run_dir
+        self.state = state
+        self.search = Search(len(state.commits) - 1)
+        self.target = Target(**{**state.target, "titles": tuple(state.target.get("titles", ()))})
+        for r in state.runs:
+            self._count(state.commits.index(r["commit"]), Outcome(**r["outcome"]))
+
+    def _count(self, i: int, o: Outcome) -> None:
+        if o.skip:
+            self.search.skip(i)
+        elif not o.unrelated:
+            self.search.record(i, o.bad)
+
+    def spec(self, i: int, repeat: int) -> JobSpec:
+        base = JobSpec.from_dict({**self.state.base, "ref": self.state.commits[i]})
+        return replace(base, repeat=repeat)
+
+    def _probe(self, i: int) -> tuple[JobResult, str]:
+        commit = self.state.commits[i]
+        repeat = sum(1 for r in self.state.runs if r["commit"] == commit)
+        spec = self.spec(i, repeat)
+        folder = f"{i:03d}-{commit[:12]}-r{repeat}"
+        progress.say(f"bisect: commit {i}/{self.search.n} {commit[:12]} run {repeat + 1}")
+        return run_job(spec, self.run_dir / folder, plan=plan_job(spec)), folder
+
+    def _keep(self, i: int, folder: str, o: Outcome) -> None:
+        self.state.runs.append(
+            {"commit": self.state.commits[i], "folder": folder, "outcome": asdict(o)}
+        )
+        self.state.save(self.run_dir)
+        self._count(i, o)
+
+    def run(self, i: int) -> Outcome:
+        """One probe of commit i. An infrastructure error (ERROR without a kernel finding)
+        is kept as a run that votes neither way and retried once; then it is a skip."""
+        result, folder = self._probe(i)
+        if result.verdict.status is Status.ERROR:
+            self._keep(i, folder, Outcome(unrelated=True))
+            result, folder = self._probe(i)
+        if not (self.target.titles or self.target.kind or self.target.any_failure):
+            # The default target: the titles the bad commit shows.
+            titles = tuple(f["title"] for f in result.verdict.findings or [])
+            if i == self.search.n and titles:
+                self.target = replace(self.target, titles=titles)
+                self.state.target["titles"] = list(titles)
+        o = self.target.judge(result)
+        self._keep(i, folder, o)
+        what = "skip" if o.skip else "bad" if o.bad else "unrelated" if o.unrelated else "good"
+        progress.say(
+            f"bisect: {self.state.commits[i][:12]} {what} "
+            f"({result.verdict.title or result.verdict.reason}); "
+            f"confidence {self.search.best()[1]:.0%}"
+        )
+        return o
+
+    def go(self) -> tuple[int | None, str]:
+        s, n, st = self.search, self.search.n, self.state
+        tries = 0
+        while s.evidence.get(n, Evidence()).bad == 0:
+            if tries >= 10 or self.run(n).skip:
+                return None, "the bad commit does not show the target in 10 runs"
+            tries += 1
+        while True:
+            clean = s.evidence.get(0, Evidence())
+            if clean.bad:
+                return None, "the good commit shows the target too: not a regression here"
+            if clean.runs >= runs_to_clear(s.p(), st.confidence):
+                break
+            if self.run(0).skip:
+                return None, "the good commit cannot be tested (build or boot broken)"
+        while not s.done(st.confidence) and len(st.runs) < st.max_runs:
+            if all(i in s.skipped for i in range(1, n)):
+                break
+            self.run(s.next_commit())
+        k, mass = s.best()
+        if mass < st.confidence:
+            return k, f"LOW CONFIDENCE: {mass:.0%} after {len(st.runs)} runs (budget spent)"
+        return k, ""
+
+
+def _commit_info(git: Git, sha: str) -> dict[str, Any]:
+    fmt = "%H%n%s%n%an <%ae>%n%P%n%b"
+    lines = git.out("show", "-s", f"--format={fmt}", sha).splitlines()
+    body = "\n".join(lines[4:])
+    trailers = [ln for ln in body.splitlines() if ln.startswith(("Link:", "Message-Id:"))]
+    return {
+        "sha": lines[0],
+        "subject": lines[1],
+        "author": lines[2],
+        "parents": lines[3].split(),
+        "trailers": trailers,
+    }
+
+
+def suspicions(info: dict[str, Any], run_dir: Path, state: State) -> list[str]:
+    out = []
+    if len(info["parents"]) > 1:
+        out.append("a merge commit: the bug may come from either side")
+    if info["subject"].startswith("Revert"):
+        out.append("a revert: the bug may be what the reverted commit fixed")
+    # Same kernel image as its parent (the build cache knows both): the change cannot be it.
+    shas: dict[str, set[str]] = {}
+    for r in state.runs:
+        rec = _job_record(run_dir / r["folder"])
+        if rec.get("kernel"):
+            shas.setdefault(r["commit"], set()).add(_image_sha(Path(str(rec["kernel"]))))
+    parent = info["parents"][0] if info["parents"] else None
+    if parent and shas.get(parent) and shas.get(info["sha"]) == shas.get(parent):
+        out.append("the kernel image is byte-identical to its parent's: not this change")
+    return out
+
+
+def _job_record(job_dir: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((job_dir / "job.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _image_sha(image: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(image.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def table(state: State) -> list[str]:
+    rows: dict[str, Evidence] = {}
+    for r in state.runs:
+        e = rows.setdefault(r["commit"], Evidence())
+        o = r["outcome"]
+        if not o["skip"] and not o["unrelated"]:
+            e.runs += 1
+            e.bad += int(o["bad"])
+    out = []
+    for i, c in enumerate(state.commits):
+        if c in rows or any(r["commit"] == c for r in state.runs):
+            n_skip = sum(1 for r in state.runs if r["commit"] == c and r["outcome"]["skip"])
+            note = f" (+{n_skip} skipped)" if n_skip else ""
+            out.append(f"  {i:3d} {c[:12]}  fail:runs {rows.get(c, Evidence())}{note}")
+    return out
+
+
+def mark_git_bisect(git: Git, state: State, culprit: int | None) -> None:
+    """Git's own bisect state in kto's worktree, without checking anything out."""
+    c = state.commits
+    git("bisect", "reset", check=False)
+    git("bisect", "start", "--no-checkout", c[-1], c[0], check=False)
+    for r in state.runs:
+        if r["outcome"]["bad"]:
+            git("bisect", "bad", r["commit"], check=False)
+        elif r["outcome"]["skip"]:
+            git("bisect", "skip", r["commit"], check=False)
+    if culprit is not None and culprit > 0:
+        git("bisect", "good", c[culprit - 1], check=False)
+        git("bisect", "bad", c[culprit], check=False)
+
+
+def run_bisect(run_dir: Path, state: State) -> int:
+    from orchestrator.build.trees import resolve_tree, tree_lock
+
+    b = Bisect(run_dir, state)
+    status = "interrupted"
+    try:
+        k, note = b.go()
+        status = "finished"
+    finally:
+        finish_run(run_dir, {}, status)
+    tree = resolve_tree(state.tree)
+    git = Git(tree.worktree)
+    with tree_lock(tree):
+        mark_git_bisect(git, state, k)
+    print(f"bisect {state.tree}: target {b.target.describe()}; {len(state.runs)} runs")
+    print("\n".join(table(state)))
+    if k is None:
+        print(f"no culprit: {note}")
+        runrecord.update(run_dir, bisect={"culprit": None, "reason": note})
+        return EXIT_INFRA
+    info = _commit_info(git, state.commits[k])
+    conf = b.search.best()[1]
+    flags = suspicions(info, run_dir, state)
+    runrecord.update(
+        run_dir, bisect={"culprit": info, "confidence": conf, "flags": flags, "note": note}
+    )
+    print(f"first bad commit ({conf:.1%} confidence): {info['sha'][:12]} {info['subject']}")
+    print(f"  author: {info['author']}")
+    for t in info["trailers"]:
+        print(f"  {t}")
+    for f in flags:
+        print(f"  suspicious: {f}")
+    if note:
+        print(f"  {note}")
+    print(f"  git bisect log: git -C {tree.worktree} bisect log")
+    return EXIT_FAIL if note else EXIT_OK  # 1: a culprit below the confidence asked for
+
+
+def start(
+    tree: str,
+    good: str,
+    bad: str,
+    base: JobSpec,
+    target: Target,
+    confidence: float,
+    max_runs: int,
+) -> tuple[Path, State]:
+    from orchestrator.build.trees import resolve_tree
+
+    if not 0.5 <= confidence < 1:
+        raise UserError(f"--confidence {confidence}: between 0.5 and 1 (say 0.95)")
+    if max_runs < 3:
+        raise UserError(f"--max-runs {max_runs}: at least 3")
+    t = resolve_tree(tree)
+    commits = commit_range(Git(t.repo), good, bad)
+    plan_job(replace(base, ref=commits[-1]))  # bad input fails before any directory
+    run_dir = runrecord.new_run_dir(f"bisect-{base.arch}")
+    state = State(
+        tree=tree,
+        commits=commits,
+        base=base.to_dict(),
+        target={
+            "titles": list(target.titles),
+            "kind": target.kind,
+            "any_failure": target.any_failure,
+        },
+        confidence=confidence,
+        max_runs=max_runs,
+    )
+    state.save(run_dir)
+    runrecord.update(run_dir, compare_key=f"bisect:{base.id}")
+    progress.say(f"bisect: {len(commits) - 1} commits between {good} and {bad}; {run_dir}")
+    return run_dir, state

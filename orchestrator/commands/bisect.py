@@ -1,0 +1,61 @@
+"""`kto bisect`: find the commit that introduced a finding, flake-aware, with a confidence."""
+
+from __future__ import annotations
+
+import argparse
+
+from orchestrator.bisect.driver import State, Target, run_bisect, start
+from orchestrator.commands.options import add_boot_options, job_spec
+from orchestrator.config.arch import known_arches
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "bisect",
+        help="find the commit between --good and --bad that introduced a finding",
+        description="Flake-aware bisection: every probe is a kto job at one commit; the "
+        "culprit is the commit holding --confidence of a posterior that models the "
+        "reproduction rate. Exit 0: culprit found; 1: a culprit below the confidence asked "
+        "for; 3: refused (bad does not reproduce, good shows the target) or interrupted.",
+    )
+    p.add_argument("--tree", help="named tree or git tree path (default: the default tree)")
+    p.add_argument("--good", help="a commit without the finding")
+    p.add_argument("--bad", help="a commit with it")
+    p.add_argument("--arch", default="x86_64", choices=known_arches())
+    p.add_argument(
+        "--config",
+        dest="fragments",
+        action="append",
+        default=[],
+        metavar="FRAG",
+        help="extra Kconfig fragment (repeatable)",
+    )
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--title", action="append", default=[], help="the finding title (repeatable)")
+    what.add_argument("--kind", help="any finding of this kind (e.g. hung_task, warning)")
+    what.add_argument("--any-failure", action="store_true", help="any FAIL verdict is bad")
+    p.add_argument("--confidence", type=float, default=0.95, help="stop at this posterior mass")
+    p.add_argument("--max-runs", type=int, default=60, help="run budget (default 60)")
+    p.add_argument("--resume", metavar="RUN", help="go on with an interrupted bisect run")
+    add_boot_options(p, with_arch=False)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        from orchestrator.results.model import resolve_run
+
+        run_dir = resolve_run(args.resume)
+        return run_bisect(run_dir, State.load(run_dir))
+    from orchestrator.errors import UserError
+
+    if not args.good or not args.bad:
+        raise UserError("--good and --bad are needed (or --resume RUN)")
+    from orchestrator.build.trees import load_tree_specs
+
+    tree = args.tree or load_tree_specs()[1]
+    args.tree, args.ref, args.patches = tree, None, None
+    base = job_spec(args)
+    target = Target(tuple(args.title), args.kind, args.any_failure)
+    run_dir, state = start(tree, args.good, args.bad, base, target, args.confidence, args.max_runs)
+    return run_bisect(run_dir, state)

@@ -1,0 +1,167 @@
+"""Bisect: the flake-aware search on fake steps, and the driver on a real tiny git history."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from orchestrator.bisect import driver
+from orchestrator.bisect.search import Outcome, find_culprit
+from orchestrator.errors import UserError
+from orchestrator.job.runner import JobResult
+from orchestrator.job.spec import JobSpec
+from orchestrator.job.verdict import Status, Verdict
+
+from .conftest import git
+
+
+def _step(culprit: int, p: float = 1.0, u: float = 0.0, seed: int = 0, skip=()):
+    rng = random.Random(seed)
+
+    def run(i: int) -> Outcome:
+        if i in skip:
+            return Outcome(skip=True)
+        if rng.random() < u:
+            return Outcome(unrelated=True)
+        return Outcome(bad=i >= culprit and rng.random() < p)
+
+    return run
+
+
+@pytest.mark.parametrize("culprit", [1, 5, 8, 16])
+def test_deterministic_bug_costs_log2_steps(culprit: int) -> None:
+    n = 16
+    res = find_culprit(n, _step(culprit))
+    assert res.culprit == culprit and res.confidence >= 0.95
+    middle = {i for i, _ in res.steps} - {0, n}
+    assert len(middle) <= math.ceil(math.log2(n)) + 1
+
+
+def test_flaky_bug_is_found_with_its_confidence() -> None:
+    hits = sum(find_culprit(32, _step(11, p=0.5, seed=s)).culprit == 11 for s in range(30))
+    assert hits >= 27  # ~95 % asked for
+
+
+def test_unrelated_crashes_vote_neither_way() -> None:
+    res = find_culprit(32, _step(20, u=0.3, seed=3))
+    assert res.culprit == 20
+    assert any(o.unrelated for _, o in res.steps)
+
+
+def test_bad_that_never_reproduces_is_refused() -> None:
+    res = find_culprit(16, _step(40))  # the "culprit" is past bad: bad is clean
+    assert res.culprit is None and "does not reproduce" in res.reason
+
+
+def test_build_breaks_are_skipped_and_a_skip_only_range_says_so() -> None:
+    res = find_culprit(16, _step(9, skip={8}))
+    assert 8 not in {i for i, o in res.steps if not o.skip}
+    assert res.culprit in (8, 9)  # 8 cannot be told apart from 9 when 8 never builds
+    only = find_culprit(4, _step(2, skip={1, 2, 3}))
+    assert only.confidence < 0.95 and "confidence" in only.reason
+
+
+# -- the driver on a real git history, with a fake job ------------------------------------
+def _history(repo: Path, n: int) -> list[str]:
+    for i in range(1, n + 1):
+        (repo / "mm" / "mmu_notifier.c").write_text(f"int step{i};\n")
+        git(repo, "commit", "-qam", f"mm: step {i}\n\nLink: https://lore.example.org/{i}")
+    return git(repo, "rev-list", "--reverse", "HEAD").splitlines()
+
+
+def _fake_jobs(monkeypatch: pytest.MonkeyPatch, commits: list[str], culprit: int, calls: list):
+    def fake_run_job(spec: JobSpec, job_dir: Path, **_kw) -> JobResult:
+        calls.append(spec.ref)
+        i = commits.index(spec.ref)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        if i >= culprit:
+            f = {"kind": "warning", "title": "WARNING in __mmdrop"}
+            v = Verdict(Status.FAIL, "kernel reported warning", f["title"], [f])
+        else:
+            v = Verdict(Status.PASS, "test passed")
+        rec = {
+            "arch": spec.arch,
+            "test": spec.test,
+            "status": str(v.status),
+            "verdict": v.to_dict(),
+        }
+        (job_dir / "job.json").write_text(json.dumps(rec))
+        (job_dir / "findings.json").write_text(json.dumps({"findings": v.findings}))
+        (job_dir / "console.log").write_text("")
+        return JobResult(spec, v, job_dir, rec)
+
+    monkeypatch.setattr(driver, "run_job", fake_run_job)
+
+
+def test_driver_finds_the_commit_and_keeps_git_bisect_state(
+    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 12)
+    calls: list[str] = []
+    _fake_jobs(monkeypatch, commits, culprit=7, calls=calls)
+    base = JobSpec(arch="x86_64", tree=str(tiny_repo), test="hotplug", duration=10)
+    run_dir, state = driver.start(
+        str(tiny_repo), commits[0], commits[-1], base, driver.Target(), 0.95, 40
+    )
+    assert driver.run_bisect(run_dir, state) == 0
+    out = capsys.readouterr().out
+    m = re.search(r"first bad commit \((\d+\.\d)% confidence\): (\w+) mm: step 7", out)
+    assert m and float(m.group(1)) >= 95 and m.group(2) == commits[7][:12], out
+    assert "Link: https://lore.example.org/7" in out and "fail:runs" in out
+    doc = json.loads((run_dir / "run.json").read_text())
+    assert doc["bisect"]["culprit"]["sha"] == commits[7]
+    assert state.target["titles"] == ["WARNING in __mmdrop"]  # the default target: BAD's
+    from orchestrator.build.trees import resolve_tree
+
+    log = git(resolve_tree(str(tiny_repo)).worktree, "bisect", "log")
+    assert f"# first bad commit: [{commits[7]}]" in log
+    assert (run_dir / "junit.xml").is_file()
+
+
+def test_driver_resumes_without_rerunning(
+    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 12)
+    calls: list[str] = []
+    _fake_jobs(monkeypatch, commits, culprit=4, calls=calls)
+    real = driver.run_job
+
+    def interrupted(spec, job_dir, **kw):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(spec, job_dir, **kw)
+
+    monkeypatch.setattr(driver, "run_job", interrupted)
+    base = JobSpec(arch="x86_64", tree=str(tiny_repo), test="hotplug")
+    run_dir, state = driver.start(
+        str(tiny_repo), commits[0], commits[-1], base, driver.Target(), 0.95, 40
+    )
+    with pytest.raises(KeyboardInterrupt):
+        driver.run_bisect(run_dir, state)
+    done = len(driver.State.load(run_dir).runs)
+    assert done == 3
+    monkeypatch.setattr(driver, "run_job", real)
+    before = len(calls)
+    assert driver.run_bisect(run_dir, driver.State.load(run_dir)) == 0
+    resumed = calls[before:]
+    assert len(driver.State.load(run_dir).runs) == done + len(resumed)
+
+
+def test_bad_ranges_are_refused(tiny_repo: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 3)
+    base = JobSpec(arch="x86_64", tree=str(tiny_repo))
+    t = driver.Target()
+    with pytest.raises(UserError, match="same commit"):
+        driver.start(str(tiny_repo), commits[1], commits[1], base, t, 0.95, 40)
+    with pytest.raises(UserError, match="not an ancestor"):
+        driver.start(str(tiny_repo), commits[-1], commits[0], base, t, 0.95, 40)
+    with pytest.raises(UserError, match="not a commit"):
+        driver.start(str(tiny_repo), "nope", commits[0], base, t, 0.95, 40)
