@@ -39,7 +39,9 @@ def tuxmake_build(
         kconfig=profile.build.kconfig_base,
         kconfig_add=[str(f.path) for f in fragments],
         kernel_image=profile.build.kernel_image,
-        targets=targets,
+        # "make:<target>" is a pass-through `make <target>` (tuxmake's make_target).
+        targets=[t for t in targets if not t.startswith("make:")],
+        make_target=[t.removeprefix("make:") for t in targets if t.startswith("make:")] or None,
         jobs=jobs or os.cpu_count() or 2,
         quiet=True,
         auto_cleanup=False,

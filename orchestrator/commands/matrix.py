@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         for job in result.report.run.jobs:
             what = job.title or job.reason
             waived = f"  (waived: {'; '.join(job.waived)})" if job.waived else ""
-            print(f"  {str(job.status):5} {job.name:58} {what}{waived}")
+            if "waived" in what:
+                waived = ""
+            print(f"  {job.status!s:5} {job.name:58} {what}{waived}")
     if result.classified:
         c = result.classified
         if c.versions_changed:
