@@ -158,3 +158,36 @@ def test_series_touching_kconfig_needs_the_config_step(tiny_repo: Path) -> None:
     git(tiny_repo, "add", "-A")
     git(tiny_repo, "commit", "-qm", "a Kconfig symbol")
     assert touches_kconfig(tree, git(tiny_repo, "rev-parse", "HEAD"))
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from orchestrator.locks import file_lock
+with file_lock(Path(sys.argv[1]), "matrix run X", wait=False):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_held_run_lock_is_refused_and_a_dead_holders_lock_is_free(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from orchestrator.errors import UserError
+    from orchestrator.locks import file_lock
+
+    lock = tmp_path / "lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with (
+        pytest.raises(UserError, match=rf"matrix run X is in use by kto pid {holder.pid}"),
+        file_lock(lock, "matrix run X", wait=False),
+    ):
+        pass
+    holder.kill()  # SIGKILL: the file stays, the lock goes with the process
+    holder.wait()
+    with file_lock(lock, "matrix run X", wait=False):
+        assert lock.read_text().strip() == str(__import__("os").getpid())

@@ -107,5 +107,4 @@ def test_sigint_mid_matrix_then_resume_runs_only_what_is_missing(tmp_path: Path)
     assert len(after) == 8 and {j["status"] for j in after.values()} == {"PASS"}
     for name, job in before.items():  # finished jobs were kept, not re-run
         assert after[name]["started"] == job["started"], name
-    # A second matrix on the same run dir while one runs is refused (the run lock).
-    assert "already done" in resumed.stderr
+    assert f"{len(before)} already done or SKIP" in resumed.stderr
