@@ -1,0 +1,85 @@
+"""A real bisect: 8 commits on top of debian-6.1, one of which (the 5th) puts a WARN into
+the CPU-offline path; `kto bisect` with the hotplug test must name it, with real builds
+(incremental in the tree's build dir) and real boots."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .kto_cli import REPO
+
+pytestmark = pytest.mark.integration
+
+BRANCH = "kto-test/bisect"
+WARN = REPO / "kernels" / "series" / "broken-offline-warn"
+
+
+def _history() -> tuple[str, list[str]]:
+    """main + 8 commits on BRANCH (re-created each time, under the tree lock)."""
+    from orchestrator.build.git import Git
+    from orchestrator.build.trees import resolve_tree, tree_lock
+
+    tree = resolve_tree("debian-6.1")
+    git = Git(tree.worktree)
+    with tree_lock(tree):
+        base = tree.base_commit
+        git("checkout", "-q", "-B", BRANCH, base)
+        for i in range(1, 9):
+            if i == 5:
+                patch = next(WARN.glob("*.patch"))
+                git("am", "-q", str(patch))
+                continue
+            note = tree.worktree / "Documentation" / "kto-bisect-test.txt"
+            with note.open("a") as fh:
+                fh.write(f"step {i}\n")
+            git("add", str(note))
+            git("commit", "-q", "-m", f"Documentation: kto bisect test step {i}")
+        commits = git.out("rev-list", "--reverse", f"{base}..{BRANCH}").splitlines()
+        git("checkout", "-q", "--detach", base)
+    return base, commits
+
+
+def test_bisect_finds_the_commit_that_breaks_cpu_offline(tmp_path: Path) -> None:
+    base, commits = _history()
+    env = {**os.environ, "KTO_RESULTS": str(tmp_path / "results")}
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "bisect",
+            "--tree",
+            "debian-6.1",
+            "--good",
+            base,
+            "--bad",
+            commits[-1],
+            "--arch",
+            "x86_64",
+            "--test",
+            "hotplug",
+            "--duration",
+            "5",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr[-4000:]
+    culprit = commits[4]
+    assert "first bad commit" in res.stdout and culprit[:12] in res.stdout, res.stdout
+    assert "cpu/hotplug: warn on the first CPU offline" in res.stdout
+    run = (tmp_path / "results" / "latest").resolve()
+    doc = json.loads((run / "run.json").read_text())
+    assert doc["bisect"]["culprit"]["sha"] == culprit and doc["bisect"]["confidence"] >= 0.95
+    state = json.loads((run / "bisect.json").read_text())
+    assert state["target"]["titles"] == ["WARNING in takedown_cpu"]
+    assert len({r["commit"] for r in state["runs"]}) <= 2 + 4  # good, bad, <= log2(8)+1
