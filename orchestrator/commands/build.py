@@ -32,11 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show what would run, build nothing")
     p.add_argument("--json", action="store_true", help="print the build record as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("--die-with-parent", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     progress.set_quiet(args.quiet)
+    if args.die_with_parent:  # started by a driver: stop with it (orphan.py)
+        from orchestrator.orphan import die_with_parent
+
+        die_with_parent()
     req = request_from_args(args)
     if args.dry_run:
         p = plan(req)

@@ -16,6 +16,7 @@ from orchestrator.errors import UserError
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import run_job
 from orchestrator.job.spec import JobSpec
+from orchestrator.orphan import die_with_parent
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,6 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--kernel", type=Path, help="a `kto build` dir already built for this job")
     p.add_argument("--extra", type=Path, help="JSON object of fields to add to job.json")
     p.add_argument("-v", "--verbose", action="store_true", help="echo the guest console")
+    p.add_argument(
+        "--die-with-parent",
+        action="store_true",
+        help="stop (SIGTERM to this job's process group) when the starting process is gone",
+    )
     return p
 
 
@@ -43,6 +49,8 @@ def _read(path: Path, what: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.die_with_parent:
+        die_with_parent()
     try:
         spec = JobSpec.from_dict(_read(args.spec, "job spec"))
     except TypeError as exc:

@@ -25,6 +25,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--resume", metavar="RUN", help="go on with an interrupted run (an id, or `latest`)"
     )
     p.add_argument("--cores", type=int, help="CPU budget (default: this host's cores)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="run the jobs on a Dask cluster (e.g. tcp://host:8786; workers: "
+        "`dask worker ADDR --nthreads 1` on hosts with kto set up)",
+    )
+    p.add_argument(
+        "--fallback-local",
+        action="store_true",
+        help="with --scheduler: run locally if the scheduler cannot be reached",
+    )
     return p
 
 
@@ -56,7 +67,21 @@ def run(args: argparse.Namespace) -> int:
     budget = Budget(cores=args.cores) if args.cores else Budget()
     m = load_matrix(resolve_matrix_path(args.matrix))
     run_dir = resume_dir(args.resume) if args.resume else None
-    result = run_matrix(m, run_dir, budget)
+    scheduler = args.scheduler
+    if scheduler:
+        from orchestrator.errors import UserError
+        from orchestrator.matrix.cluster import connect
+
+        try:
+            connect(scheduler).close()
+        except UserError:
+            if not args.fallback_local:
+                raise
+            from orchestrator import progress
+
+            progress.say(f"scheduler {scheduler} unreachable: running locally (--fallback-local)")
+            scheduler = None
+    result = run_matrix(m, run_dir, budget, scheduler)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "no jobs"
     print(f"matrix {m.name}: {counts}  ({result.run_dir})")
     if result.report:

@@ -94,7 +94,7 @@ def finished(job_dir: Path) -> bool:
 
 def _build_argv(j: MatrixJob) -> list[str]:
     s = j.spec
-    argv = ["build", "--tree", j.plan.tree, "--arch", s.arch, "--json", "-q"]
+    argv = ["build", "--tree", j.plan.tree, "--arch", s.arch, "--json", "-q", "--die-with-parent"]
     if s.ref:
         argv += ["--ref", s.ref]
     if s.patches:
@@ -129,7 +129,14 @@ def schedule(run_dir: Path, jobs: list[MatrixJob], pool: Pool) -> None:
         atomic.write_json(extra_file, j.extra)
         job_dir = run_dir / j.folder
         argv = kto_argv(
-            "job", str(spec_file), str(job_dir), "--kernel", str(kernel), "--extra", str(extra_file)
+            "job",
+            str(spec_file),
+            str(job_dir),
+            "--kernel",
+            str(kernel),
+            "--extra",
+            str(extra_file),
+            "--die-with-parent",
         )
         return Task(j.folder, argv, j.plan.smp, _mem_mb(j), state / f"{j.folder}.log", j.folder)
 
@@ -169,9 +176,13 @@ def schedule(run_dir: Path, jobs: list[MatrixJob], pool: Pool) -> None:
 
 
 def run_matrix(
-    m: Matrix, run_dir: Path | None = None, budget: Budget | None = None
+    m: Matrix,
+    run_dir: Path | None = None,
+    budget: Budget | None = None,
+    scheduler: str | None = None,
 ) -> MatrixResult:
-    """Run (or, given an existing `run_dir`, resume) the matrix; returns its verdicts."""
+    """Run (or, given an existing `run_dir`, resume) the matrix; returns its verdicts.
+    `scheduler`: a Dask scheduler address: the jobs run on its workers (matrix/cluster.py)."""
     jobs = plan_jobs(m)
     resume = run_dir is not None
     if run_dir is None:
@@ -201,11 +212,16 @@ def run_matrix(
             f"matrix {m.name}: {len(jobs)} job(s) in {len(m.cells)} cell(s), "
             f"{len({build_key(j) for j in todo})} build(s); {kept} already done or SKIP"
         )
-        pool = Pool(budget)
-        schedule(run_dir, todo, pool)
         interrupted = False
         try:
-            pool.run()
+            if scheduler:
+                from orchestrator.matrix.cluster import run_on_cluster
+
+                run_on_cluster(run_dir, todo, scheduler)
+            else:
+                pool = Pool(budget)
+                schedule(run_dir, todo, pool)
+                pool.run()
         except KeyboardInterrupt:
             interrupted = True
             progress.say("matrix interrupted: running jobs stopped; `kto matrix --resume` goes on")

@@ -1,0 +1,132 @@
+"""The matrix on a real Dask cluster on loopback: a scheduler and two workers started here,
+the same verdicts as the local run, and a worker SIGKILLed mid-job loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .kto_cli import REPO
+
+pytestmark = pytest.mark.integration
+
+DASK = Path(sys.executable).parent / "dask"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(*argv: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(DASK), *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=REPO,
+    )
+
+
+def _children(pid: int) -> list[int]:
+    res = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in res.stdout.split()]
+
+
+def _verdicts(run: Path) -> dict[str, str]:
+    return {p.parent.name: json.loads(p.read_text())["status"] for p in run.glob("*/job.json")}
+
+
+def _kto(results: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KTO_RESULTS": str(results)}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+def test_cluster_matrix_matches_local_and_survives_a_killed_worker(tmp_path: Path) -> None:
+    m = tmp_path / "dtest.yaml"
+    m.write_text(
+        "name: dtest\ntrees: [debian-6.1]\narches: [x86_64, arm64]\n"
+        "tests: [smoke, {name: hotplug, duration: 8}]\n"
+    )
+    local = _kto(tmp_path / "local", "matrix", str(m))
+    assert local.returncode == 0, local.stdout + local.stderr[-3000:]
+    expected = _verdicts((tmp_path / "local" / "latest").resolve())
+    assert len(expected) == 4
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [_start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    try:
+        time.sleep(3)
+        workers = [
+            _start(
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--name",
+                f"w{i}",
+            )
+            for i in (1, 2)
+        ]
+        procs += workers
+        time.sleep(4)
+        results = tmp_path / "cluster"
+        env = {**os.environ, "KTO_RESULTS": str(results)}
+        run = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.cli", "matrix", str(m), "--scheduler", address],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        killed = None
+        deadline = time.monotonic() + 300
+        while killed is None and time.monotonic() < deadline and run.poll() is None:
+            for w in workers:
+                if _children(w.pid):  # a `kto job` of this worker is running
+                    os.kill(w.pid, signal.SIGKILL)
+                    killed = w
+                    break
+            time.sleep(0.2)
+        assert killed is not None, "no job ever started on a worker"
+        out, err = run.communicate(timeout=1800)
+        assert run.returncode == 0, out + err[-3000:]
+        got = _verdicts((results / "latest").resolve())
+        assert got == expected
+        time.sleep(3)
+        left = subprocess.run(["pgrep", "-f", "kto-dask-"], capture_output=True, text=True)
+        assert left.stdout.strip() == "", "a job of the killed worker outlived it"
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(30)
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
+    m = tmp_path / "dtest.yaml"
+    m.write_text("name: dtest\ntrees: [debian-6.1]\narches: [x86_64]\ntests: [smoke]\n")
+    res = _kto(tmp_path / "r", "matrix", str(m), "--scheduler", f"tcp://127.0.0.1:{_free_port()}")
+    assert res.returncode == 2, res.stderr
+    assert "cannot reach the Dask scheduler" in res.stderr and "Traceback" not in res.stderr
