@@ -12,6 +12,7 @@ from orchestrator.build.estimate import BuildProgress
 from orchestrator.build.trees import Tree
 from orchestrator.config.arch import ArchProfile
 from orchestrator.errors import InfraError
+from orchestrator.orphan import reaper
 
 
 def tuxmake_build(
@@ -92,7 +93,7 @@ def run_tuxmake(
         tail = _last_log_line(log)
         return estimate.ticker(tail) if estimate else tail
 
-    with progress.phase(label, timings, key=key, ticker=ticker, every=20):
+    with progress.phase(label, timings, key=key, ticker=ticker, every=20), reaper():
         try:
             build.run()
         except Exception as exc:  # tuxmake raises its own exception types on setup problems
