@@ -111,3 +111,16 @@ def test_bad_inputs_are_clear() -> None:
     assert res.returncode == 2 and "unknown tree 'no-such-tree'" in res.stderr
     res = kto("build", "--config", "no-such-fragment")
     assert res.returncode == 2 and "known fragments" in res.stderr
+
+
+def test_cache_hit_records_this_requests_patches(tmp_path: Path) -> None:
+    import shutil
+
+    original = REPO / "kernels" / "series" / "kto-banner"
+    first = kto_json("build", "--arch", "x86_64", "--patches", str(original), "-q")
+    copy = tmp_path / "same-series"
+    shutil.copytree(original, copy)
+    again = kto_json("build", "--arch", "x86_64", "--patches", str(copy), "-q")
+    assert again["cache_hit"] is True and again["key"] == first["key"]
+    assert again["inputs"]["series"]["source"] == str(copy)
+    assert str(copy) in again["reproducer"]
