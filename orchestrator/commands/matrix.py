@@ -32,6 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "`dask worker ADDR --nthreads 1` on hosts with kto set up)",
     )
     p.add_argument(
+        "--confirm",
+        type=int,
+        default=2,
+        metavar="N",
+        help="runs added to a cell whose failure is NEW before it is reported (default 2)",
+    )
+    p.add_argument(
         "--fallback-local",
         action="store_true",
         help="with --scheduler: run locally if the scheduler cannot be reached",
@@ -81,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
 
             progress.say(f"scheduler {scheduler} unreachable: running locally (--fallback-local)")
             scheduler = None
-    result = run_matrix(m, run_dir, budget, scheduler)
+    if args.confirm < 0:
+        from orchestrator.errors import UserError
+
+        raise UserError(f"--confirm {args.confirm}: 0 or more")
+    result = run_matrix(m, run_dir, budget, scheduler, confirm=args.confirm)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "no jobs"
     print(f"matrix {m.name}: {counts}  ({result.run_dir})")
     if result.report:

@@ -180,9 +180,12 @@ def run_matrix(
     run_dir: Path | None = None,
     budget: Budget | None = None,
     scheduler: str | None = None,
+    confirm: int = 2,
 ) -> MatrixResult:
     """Run (or, given an existing `run_dir`, resume) the matrix; returns its verdicts.
-    `scheduler`: a Dask scheduler address: the jobs run on its workers (matrix/cluster.py)."""
+    `scheduler`: a Dask scheduler address: the jobs run on its workers (matrix/cluster.py).
+    `confirm`: runs added to a cell whose failure is NEW, before it is reported (its
+    fail:runs then says how reproducible it is; never "until it passes")."""
     jobs = plan_jobs(m)
     resume = run_dir is not None
     if run_dir is None:
@@ -214,14 +217,12 @@ def run_matrix(
         )
         interrupted = False
         try:
-            if scheduler:
-                from orchestrator.matrix.cluster import run_on_cluster
-
-                run_on_cluster(run_dir, todo, scheduler)
-            else:
-                pool = Pool(budget)
-                schedule(run_dir, todo, pool)
-                pool.run()
+            _execute(run_dir, todo, budget, scheduler)
+            if confirm and todo:
+                extra = _confirmations(m, run_dir, confirm)
+                if extra:
+                    progress.say(f"confirming {len(extra)} NEW failure run(s) before reporting")
+                    _execute(run_dir, extra, budget, scheduler)
         except KeyboardInterrupt:
             interrupted = True
             progress.say("matrix interrupted: running jobs stopped; `kto matrix --resume` goes on")
@@ -233,6 +234,38 @@ def run_matrix(
         for job in report.run.jobs:
             counts[str(job.status)] += 1
     return MatrixResult(run_dir, report, classified, interrupted, dict(counts))
+
+
+def _execute(
+    run_dir: Path, jobs: list[MatrixJob], budget: Budget | None, scheduler: str | None
+) -> None:
+    if scheduler:
+        from orchestrator.matrix.cluster import run_on_cluster
+
+        run_on_cluster(run_dir, jobs, scheduler)
+    else:
+        pool = Pool(budget)
+        schedule(run_dir, jobs, pool)
+        pool.run()
+
+
+def _confirmations(m: Matrix, run_dir: Path, runs: int) -> list[MatrixJob]:
+    """More repeats of each cell whose failure is NEW against the earlier nights."""
+    new = {line.cell for line in classify(run_dir).new}
+    out = []
+    for cell in m.cells:
+        if cell.folder not in new:
+            continue
+        first = m.repeats[cell]
+        for r in range(first, first + runs):
+            spec = cell.job(m.boot, r)
+            extra = {"cell": {"id": m.cell_id(cell), "matrix": m.name, **cell.labels()}}
+            folder = f"{cell.folder}-r{r}"
+            if not finished(run_dir / folder):
+                out.append(
+                    MatrixJob(cell, spec, plan_job(spec), folder, {**extra, "confirm": True})
+                )
+    return out
 
 
 def resume_dir(arg: str) -> Path:
