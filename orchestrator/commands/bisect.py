@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from orchestrator.bisect.driver import State, Target, run_bisect, start
-from orchestrator.commands.options import add_boot_options, job_spec
+from orchestrator.commands.options import add_boot_options, add_config_option, job_spec
 from orchestrator.config.arch import known_arches
 
 
@@ -22,14 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--good", help="a commit without the finding")
     p.add_argument("--bad", help="a commit with it")
     p.add_argument("--arch", default="x86_64", choices=known_arches())
-    p.add_argument(
-        "--config",
-        dest="fragments",
-        action="append",
-        default=[],
-        metavar="FRAG",
-        help="extra Kconfig fragment (repeatable)",
-    )
+    add_config_option(p)
     what = p.add_mutually_exclusive_group()
     what.add_argument("--title", action="append", default=[], help="the finding title (repeatable)")
     what.add_argument("--kind", help="any finding of this kind (e.g. hung_task, warning)")

@@ -14,6 +14,18 @@ from orchestrator.job.spec import BootOptions, JobSpec
 from orchestrator.results.layout import CONSOLE, JOB_RECORD
 
 
+def add_config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        dest="fragments",
+        action="append",
+        default=[],
+        metavar="FRAG",
+        help="extra Kconfig fragment: a name in configs/kconfig/ or a path "
+        "(repeatable; the arch profile's own fragments always apply)",
+    )
+
+
 def add_build_options(p: argparse.ArgumentParser) -> None:
     from orchestrator.build.trees import load_tree_specs  # `kto boot KERNEL` needs no build code
 
@@ -36,15 +48,7 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
         help="series to apply: an mbox (lore thread; b4 picks the patches), a "
         "directory of .patch files (optional `series` file), or a git range A..B",
     )
-    p.add_argument(
-        "--config",
-        dest="fragments",
-        action="append",
-        default=[],
-        metavar="FRAG",
-        help="extra Kconfig fragment: a name in configs/kconfig/ or a path "
-        "(repeatable; the arch profile's own fragments always apply)",
-    )
+    add_config_option(p)
     p.add_argument("-j", "--jobs", type=int, help="parallel make jobs (default: all cores)")
 
 

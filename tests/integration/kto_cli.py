@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 
 
-def kto(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def kto(
+    *args: str, timeout: float = 1800, results: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`results`: the run directories go there (KTO_RESULTS), not into the checkout."""
+    env = {**os.environ, "KTO_RESULTS": str(results)} if results else None
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", *args],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .kto_cli import REPO
+from .kto_cli import REPO, kto
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +34,8 @@ repeats: 2
     return path
 
 
-def _kto(results: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KTO_RESULTS": str(results)}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def _kto(results: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return kto(*args, results=results)
 
 
 def _jobs(run: Path) -> dict[str, dict]:

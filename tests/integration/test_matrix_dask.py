@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .kto_cli import REPO
+from .kto_cli import REPO, kto
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +47,7 @@ def _verdicts(run: Path) -> dict[str, str]:
 
 
 def _kto(results: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KTO_RESULTS": str(results)}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    return kto(*args, results=results)
 
 
 def test_cluster_matrix_matches_local_and_survives_a_killed_worker(tmp_path: Path) -> None:
