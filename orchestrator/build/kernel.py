@@ -39,7 +39,7 @@ from orchestrator.build.estimate import BuildProgress
 from orchestrator.build.patches import Series, apply_series, load_series
 from orchestrator.build.record import BuildResult, write_record
 from orchestrator.build.trees import Tree, resolve_tree, tree_lock
-from orchestrator.build.tuxmake_run import errors_excerpt, run_tuxmake, tuxmake_build
+from orchestrator.build.tuxmake_run import Step, errors_excerpt, run_tuxmake, tuxmake_build
 from orchestrator.config.arch import ArchProfile, load_profile
 from orchestrator.errors import BuildError
 from orchestrator.proc import require_tool, tool_version
@@ -54,6 +54,7 @@ class BuildRequest:
     patches: str | None = None
     fragments: list[str] = field(default_factory=list)  # on top of the profile's own
     jobs: int | None = None
+    sandbox: bool | None = None  # None: for a series from a mail or an mbox
 
     def command_line(self) -> str:
         argv = ["kto", "build", "--tree", self.tree, "--arch", self.arch]
@@ -63,6 +64,8 @@ class BuildRequest:
             argv += ["--patches", self.patches]
         for f in self.fragments:
             argv += ["--config", f]
+        if self.sandbox is not None:
+            argv += ["--sandbox" if self.sandbox else "--no-sandbox"]
         return shlex.join(argv)
 
 
@@ -142,6 +145,7 @@ class _Inputs:
     series: Series
     timings: dict[str, float]
     t0: float
+    sandbox: bool = False
 
     @property
     def timestamp(self) -> str:
@@ -167,7 +171,13 @@ def _resolve_inputs(req: BuildRequest) -> _Inputs:
             f"series {series.hash}: {len(series.patches)} patch(es): "
             + "; ".join(f"{p.nm} {p.subject}" for p in series.patches[:5])
         )
-    return _Inputs(req, profile, fragments, toolchain, tree, series, timings, t0)
+    # A series from a mail is someone else's code run on this host (Makefiles, scripts,
+    # host tools): built in the sandbox unless the user says otherwise.
+    sandbox = req.sandbox if req.sandbox is not None else series.kind == "mbox"
+    if sandbox:
+        require_tool("bwrap", "bubblewrap")
+        progress.say("building in a sandbox (bubblewrap: no network, writes only to the build)")
+    return _Inputs(req, profile, fragments, toolchain, tree, series, timings, t0, sandbox)
 
 
 KCONFIG_INPUTS = ("Kconfig", "scripts/kconfig/", "configs/")  # what can change a .config
@@ -200,15 +210,18 @@ def _configure(i: _Inputs, work: Path, staging: Path, head: str) -> str:
     scratch = work / "kconfig"
     (scratch / ".config").unlink(missing_ok=True)  # tuxmake reuses an existing .config
     log = staging / "config" / BUILD_LOG
-    cfg = tuxmake_build(
-        i.tree,
-        i.profile,
-        i.fragments,
-        scratch,
-        staging / "config",
-        ["config"],
-        i.req.jobs,
-        i.timestamp,
+    cfg = Step(
+        tuxmake_build(
+            i.tree,
+            i.profile,
+            i.fragments,
+            scratch,
+            staging / "config",
+            ["config"],
+            i.req.jobs,
+            i.timestamp,
+        ),
+        i.sandbox,
     )
     run_tuxmake(cfg, log, "config", i.timings, "config")
     config_file = scratch / ".config"
@@ -228,17 +241,20 @@ def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> di
     """make the kernel image into `out`; tuxmake's metadata. A failure keeps its log."""
     # Removed only when make has finished (pass or fail), never on a kill or an interrupt.
     (build_dir / BUILDING_MARK).write_text(f"{os.getpid()}\n")
-    kbuild = tuxmake_build(
-        i.tree,
-        i.profile,
-        i.fragments,
-        build_dir,
-        out,
-        # Not tuxmake's `kernel` target: it depends on `default`, a second full make pass
-        # (a no-op that costs ~7 s on a tiny kernel, more on a real one) for every build.
-        ["config", f"make:{i.profile.build.kernel_image}"],
-        i.req.jobs,
-        i.timestamp,
+    kbuild = Step(
+        tuxmake_build(
+            i.tree,
+            i.profile,
+            i.fragments,
+            build_dir,
+            out,
+            # Not tuxmake's `kernel` target: it depends on `default`, a second full make pass
+            # (a no-op that costs ~7 s on a tiny kernel, more on a real one) for every build.
+            ["config", f"make:{i.profile.build.kernel_image}"],
+            i.req.jobs,
+            i.timestamp,
+        ),
+        i.sandbox,
     )
     estimate = BuildProgress(build_dir, work)
     label = f"build {i.profile.name} kernel"
@@ -274,6 +290,7 @@ def _record(i: _Inputs, key: str, head: str, meta: dict[str, Any], out: Path) ->
         "cache_hit": False,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "reproducer": i.req.command_line(),
+        "sandbox": i.sandbox,
         "tuxmake_reproducer": meta.get("build", {}).get("reproducer_cmdline"),
         "inputs": {
             "tree": tree.name,

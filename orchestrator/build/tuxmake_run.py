@@ -1,8 +1,18 @@
-"""Running tuxmake (Python API, runtime null, ccache wrapper) for one build step."""
+"""Running tuxmake (Python API, runtime null, ccache wrapper) for one build step.
+
+A step runs in this process, or, for a series kto should not trust (one from a mail or an
+mbox, and every matrix build), in a bubblewrap sandbox: a copy of this process's view of
+the file system read-only, writable only where the build writes (the tree's worktree, the
+build dir, the step's output dir, the compiler cache) and /tmp a private tmpfs, no network,
+and it dies with kto. A patch's Makefile that reaches outside fails its build there.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +21,9 @@ from orchestrator.build import kconfig
 from orchestrator.build.estimate import BuildProgress
 from orchestrator.build.trees import Tree
 from orchestrator.config.arch import ArchProfile
-from orchestrator.errors import InfraError
+from orchestrator.errors import InfraError, KtoError
 from orchestrator.orphan import reaper
+from orchestrator.proc import require_tool
 
 
 def tuxmake_build(
@@ -24,11 +35,11 @@ def tuxmake_build(
     targets: list[str],
     jobs: int | None,
     timestamp: str,
-) -> Any:
-    from tuxmake.build import Build  # heavy import: only when building
-
+) -> dict[str, Any]:
+    """The arguments of tuxmake's Build for one step (data: it may run in a sandbox)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return Build(
+    build_dir.mkdir(parents=True, exist_ok=True)
+    return dict(
         tree=str(tree.worktree),
         output_dir=str(out_dir),
         build_dir=str(build_dir),
@@ -47,6 +58,23 @@ def tuxmake_build(
         quiet=True,
         auto_cleanup=False,
     )
+
+
+def _ccache_dir() -> Path:
+    # tuxmake's ccache wrapper sets CCACHE_DIR=~/.ccache for the build
+    return Path.home() / ".ccache"
+
+
+def sandbox_argv(params: dict[str, Any]) -> list[str]:
+    """bwrap around `python -m orchestrator.build.tuxmake_run PARAMS`."""
+    bwrap = require_tool("bwrap", "bubblewrap")
+    writable = [params["tree"], params["build_dir"], params["output_dir"], str(_ccache_dir())]
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for w in writable:
+        Path(w).mkdir(parents=True, exist_ok=True)
+        argv += ["--bind", w, w]
+    argv += ["--unshare-net", "--unshare-ipc", "--die-with-parent", "--new-session"]
+    return [*argv, "--", sys.executable, "-m", "orchestrator.build.tuxmake_run"]
 
 
 def stable_environment(tree: Tree, timestamp: str) -> dict[str, str]:
@@ -81,6 +109,39 @@ def _last_log_line(log: Path) -> str:
         return ""
 
 
+class Step:
+    """One tuxmake step, here or in the sandbox; `failed` as tuxmake's Build says."""
+
+    def __init__(self, params: dict[str, Any], sandbox: bool) -> None:
+        self.params = params
+        self.sandbox = sandbox
+        self.failed = True
+
+    def run(self) -> None:
+        if not self.sandbox:
+            from tuxmake.build import Build  # heavy import: only when building
+
+            build = Build(**self.params)
+            build.run()
+            self.failed = bool(build.failed)
+            return
+        res = subprocess.run(
+            sandbox_argv(self.params),
+            input=json.dumps(self.params),
+            capture_output=True,
+            text=True,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
+        if res.returncode not in (0, 1):
+            raise InfraError(
+                f"the build sandbox failed (exit {res.returncode}): "
+                f"{(res.stderr or res.stdout).strip()[-500:]}",
+                hint="is bubblewrap installed and are user namespaces allowed? "
+                "(--no-sandbox builds without it)",
+            )
+        self.failed = res.returncode != 0
+
+
 def run_tuxmake(
     build: Any,
     log: Path,
@@ -96,6 +157,8 @@ def run_tuxmake(
     with progress.phase(label, timings, key=key, ticker=ticker, every=20), reaper():
         try:
             build.run()
+        except KtoError:
+            raise
         except Exception as exc:  # tuxmake raises its own exception types on setup problems
             raise InfraError(f"tuxmake could not run the {label} step: {exc}") from exc
 
@@ -107,3 +170,16 @@ def errors_excerpt(log: Path, limit: int = 12) -> str:
         return "(no build log)"
     errs = [ln for ln in lines if "error:" in ln or "Error " in ln or ln.startswith("make")]
     return "\n".join((errs or lines)[-limit:])
+
+
+def _main() -> int:
+    """Inside the sandbox: run one step from its parameters on stdin; 1 if it failed."""
+    from tuxmake.build import Build
+
+    build = Build(**json.loads(sys.stdin.read()))
+    build.run()
+    return 1 if build.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -18,6 +18,7 @@ def request_from_args(args: argparse.Namespace) -> BuildRequest:
         patches=args.patches,
         fragments=list(args.fragments),
         jobs=args.jobs,
+        sandbox=args.sandbox,
     )
 
 

@@ -49,6 +49,14 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
         "directory of .patch files (optional `series` file), or a git range A..B",
     )
     add_config_option(p)
+    p.add_argument(
+        "--sandbox",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="build in a bubblewrap sandbox: no network, writes only to the tree, build dir "
+        "and compiler cache (default: on for a series from a mail or an mbox, and in the "
+        "matrix; --no-sandbox to build a trusted series without it)",
+    )
     p.add_argument("-j", "--jobs", type=int, help="parallel make jobs (default: all cores)")
 
 
@@ -189,6 +197,7 @@ def job_spec(args: argparse.Namespace, kernel: Path | None = None) -> JobSpec:
         ref=getattr(args, "ref", None),
         patches=getattr(args, "patches", None),
         fragments=tuple(dict.fromkeys(getattr(args, "fragments", None) or ())),
+        sandbox=getattr(args, "sandbox", None),
         kernel=str(kernel) if kernel else None,
         test=args.test,
         command=shlex.join(args.guest_command) if args.guest_command else None,

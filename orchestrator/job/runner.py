@@ -61,6 +61,7 @@ def build_request(plan: JobPlan, jobs: int | None = None) -> BuildRequest:
         patches=s.patches,
         fragments=list(plan.fragments),
         jobs=jobs,
+        sandbox=s.sandbox,
     )
 
 

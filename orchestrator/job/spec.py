@@ -42,6 +42,7 @@ class JobSpec:
     ref: str | None = None
     patches: str | None = None  # an mbox, a directory of patches, or a git range
     fragments: tuple[str, ...] = ()  # Kconfig fragments on top of the arch profile's
+    sandbox: bool | None = None  # build in bubblewrap; None: for a series from a mail
     kernel: str | None = None  # a prebuilt image or `kto build` dir: nothing is built
     test: str = DEFAULT_TEST
     command: str | None = None  # `kto boot -- CMD`: run CMD instead of a test

@@ -94,7 +94,9 @@ def finished(job_dir: Path) -> bool:
 
 def _build_argv(j: MatrixJob) -> list[str]:
     s = j.spec
-    argv = ["build", "--tree", j.plan.tree, "--arch", s.arch, "--json", "-q", "--die-with-parent"]
+    # Every matrix build is sandboxed: a nightly run builds series nobody read first.
+    argv = ["build", "--tree", j.plan.tree, "--arch", s.arch, "--json", "-q", "--sandbox"]
+    argv.append("--die-with-parent")
     if s.ref:
         argv += ["--ref", s.ref]
     if s.patches:

@@ -1,0 +1,81 @@
+"""A series from the mailing list is someone else's code run on the build host. Built in the
+sandbox, a patch whose Makefile writes outside the build and opens a network socket fails
+its build with the Makefile's own message, and the host is untouched."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+def _escaping_series(tmp_path: Path, marker: Path, port: int) -> Path:
+    from orchestrator.build.git import Git
+    from orchestrator.build.trees import resolve_tree, tree_lock
+
+    tree = resolve_tree("debian-6.1")
+    git = Git(tree.worktree)
+    block = (
+        f"KTO_ESCAPE := $(shell touch {marker} 2>/dev/null && echo wrote)\n"
+        f"KTO_NET := $(shell timeout 3 bash -c 'echo x > /dev/tcp/127.0.0.1/{port}' "
+        "2>/dev/null && echo connected)\n"
+        "ifneq ($(KTO_ESCAPE) $(KTO_NET),wrote connected)\n"
+        "$(error kto sandbox test: this build cannot reach outside: "
+        "write=$(KTO_ESCAPE) net=$(KTO_NET))\n"
+        "endif\n"
+    )
+    with tree_lock(tree):
+        git("checkout", "-q", "-B", "kto/work", tree.base_commit)
+        mk = tree.worktree / "Makefile"
+        original = mk.read_text()
+        lines = original.splitlines(keepends=True)
+        mk.write_text("".join(lines[:6]) + block + "".join(lines[6:]))
+        diff = git.out("diff", "--", "Makefile")
+        git("checkout", "-q", "--", "Makefile")
+    d = tmp_path / "escape"
+    d.mkdir()
+    (d / "0001-escape.patch").write_text(
+        "From: Someone <someone@example.org>\nSubject: [PATCH] kbuild: reach outside\n\n"
+        "A hostile patch for kto's sandbox test.\n---\n" + diff + "\n"
+    )
+    return d
+
+
+def test_sandboxed_build_cannot_write_outside_or_reach_the_network(tmp_path: Path) -> None:
+    marker = Path("/var/tmp") / f"kto-sandbox-escape-{uuid.uuid4().hex}"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        series = _escaping_series(tmp_path, marker, port)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "orchestrator.cli",
+                "build",
+                "--arch",
+                "x86_64",
+                "--patches",
+                str(series),
+                "--sandbox",
+                "-q",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected from the build
+    assert res.returncode == 5, res.stderr[-3000:]
+    assert "this build cannot reach outside: write= net=" in res.stderr, res.stderr[-3000:]
+    assert not marker.exists(), "the sandboxed build wrote outside its directories"
