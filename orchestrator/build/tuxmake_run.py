@@ -168,7 +168,11 @@ def errors_excerpt(log: Path, limit: int = 12) -> str:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return "(no build log)"
-    errs = [ln for ln in lines if "error:" in ln or "Error " in ln or ln.startswith("make")]
+    errs = [
+        ln
+        for ln in lines
+        if "error:" in ln or "Error " in ln or "*** " in ln or ln.startswith("make")
+    ]
     return "\n".join((errs or lines)[-limit:])
 
 
