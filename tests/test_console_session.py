@@ -473,3 +473,29 @@ def test_a_warning_keeps_the_guest_running(fake: Run) -> None:
     o, findings = _watched(fake, data, grace=15, delay=0.01)
     assert [f.kind for f in findings] == ["warning"]
     assert o.ended_early is None and o.test_rc == 0 and o.poweroff_marker
+
+
+def test_a_flooding_guest_fills_no_disk_and_is_still_judged(
+    fake: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.parser import ConsoleParser
+
+    monkeypatch.setenv("KTO_CONSOLE_MAX_MB", "1")
+    head, tail = guest_console().split(TEST_END.encode())
+    warn = b"[   9.000] WARNING: CPU: 0 PID: 1 at mm/mmap.c:1 __mmdrop+0x1/0x2\n"
+    data = head + warn + b"[   9.001] ---[ end trace 0000000000000000 ]---\n"
+    data += TEST_END.encode() + tail
+    parser = ConsoleParser()
+    session = ConsoleSession([*fake.argv], fake.outdir, FAST, on_line=lambda ln: parser.feed(ln))
+    fake.session = session
+    fake.console(data, flood=f"{60_000},{'x' * 99}")  # ~6 MB after the warning
+    o = session.run()
+    parser.finish()
+    size = (fake.outdir / CONSOLE).stat().st_size
+    assert o.bytes > 6_000_000 and o.dropped_bytes > 0
+    assert size < (1 << 20) + (4 << 20) + 4096, size  # the cap plus the kept tail
+    log = fake.log()
+    assert b"console.log capped at 1048576 bytes" in log
+    assert log.endswith(b"reboot: Power down\n")  # the flood came just before the last line
+    assert [f.title for f in parser.findings] == ["WARNING in __mmdrop"]
+    assert o.test_rc == 0 and o.lines > 60_000

@@ -43,6 +43,7 @@ class ConsoleOutcome:
     seconds: float = 0.0
     lines: int = 0
     bytes: int = 0
+    dropped_bytes: int = 0  # console output beyond the console.log cap (not on disk)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}

@@ -29,6 +29,8 @@ from orchestrator.results.layout import CONSOLE, CONSOLE_TIMING
 SYSRQ_KEYS = "wtl"  # blocked tasks, all tasks, all CPUs' backtraces
 SYSRQ_ANSWER = b"sysrq: "
 REBOOT_LINES = ("reboot: Restarting system", "Rebooting in ")
+DEFAULT_MAX_MB = 256  # console.log cap (KTO_CONSOLE_MAX_MB): a flooding guest fills no disk
+TAIL_KEPT = 4 << 20
 
 
 class Interrupted(InfraError):
@@ -61,6 +63,9 @@ class ConsoleSession:
         self._last_output = 0.0
         self._phase_deadline = 0.0
         self._last_check = 0.0
+        # console.log keeps the first max_log bytes and the last TAIL_KEPT of the rest.
+        self.max_log = int(float(os.environ.get("KTO_CONSOLE_MAX_MB", DEFAULT_MAX_MB)) * (1 << 20))
+        self._tail = b""
         self._log: BinaryIO | None = None
         self._timing: Any = None
         self._child: pexpect.spawn | None = None
@@ -108,7 +113,13 @@ class ConsoleSession:
         assert self._log is not None
         now = time.monotonic()
         self._last_output = now
-        self._log.write(data)
+        if self.outcome.bytes + len(data) <= self.max_log:
+            self._log.write(data)
+        else:  # a flooding guest: bounded disk, every line still goes to the parser
+            keep = max(0, self.max_log - self.outcome.bytes)
+            self._log.write(data[:keep])
+            self._tail = (self._tail + data[keep:])[-TAIL_KEPT:]
+            self.outcome.dropped_bytes += len(data) - keep
         self.outcome.bytes += len(data)
         if self.echo:
             os.write(2, data)
@@ -119,7 +130,8 @@ class ConsoleSession:
         buf = self._partial + data
         *lines, self._partial = buf.split(b"\n")
         for raw in lines:
-            self._timing.write(f"{now - self._start:.3f}\t{self._offset}\n")
+            if self._offset < self.max_log:
+                self._timing.write(f"{now - self._start:.3f}\t{self._offset}\n")
             self._offset += len(raw) + 1
             self._line(raw.decode("utf-8", errors="replace").rstrip("\r"), now)
 
@@ -232,6 +244,13 @@ class ConsoleSession:
                     self._kill(grace=10.0 if eof else 0.0)
                     if self._partial:  # an unterminated last line is a line too
                         self._split(b"\n", time.monotonic())
+                    if self.outcome.dropped_bytes:
+                        dropped = self.outcome.dropped_bytes - len(self._tail)
+                        log.write(
+                            f"\n[kto: console.log capped at {self.max_log} bytes: {dropped} "
+                            f"bytes not kept; the last {len(self._tail)} follow]\n".encode()
+                        )
+                        log.write(self._tail)
                     self._finish()
         finally:
             for s, h in old.items():
