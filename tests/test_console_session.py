@@ -482,8 +482,22 @@ def test_a_flooding_guest_fills_no_disk_and_is_still_judged(
 
     monkeypatch.setenv("KTO_CONSOLE_MAX_MB", "1")
     head, tail = guest_console().split(TEST_END.encode())
-    warn = b"[   9.000] WARNING: CPU: 0 PID: 1 at mm/mmap.c:1 __mmdrop+0x1/0x2\n"
-    data = head + warn + b"[   9.001] ---[ end trace 0000000000000000 ]---\n"
+    warn = b"".join(
+        b"[   9.000] " + ln + b"\n"
+        for ln in (
+            b"------------[ cut here ]------------",
+            b"WARNING: CPU: 0 PID: 1 at kernel/fork.c:792 __mmdrop+0x1a/0x40",
+            b"Modules linked in:",
+            b"CPU: 0 PID: 1 Comm: init Not tainted 6.1.0 #1",
+            b"RIP: 0010:__mmdrop+0x1a/0x40",
+            b"Call Trace:",
+            b" <TASK>",
+            b" finish_task_switch+0x10/0x20",
+            b" </TASK>",
+            b"---[ end trace 0000000000000000 ]---",
+        )
+    )
+    data = head + warn
     data += TEST_END.encode() + tail
     parser = ConsoleParser()
     session = ConsoleSession([*fake.argv], fake.outdir, FAST, on_line=lambda ln: parser.feed(ln))
