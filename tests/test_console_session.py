@@ -513,3 +513,12 @@ def test_a_flooding_guest_fills_no_disk_and_is_still_judged(
     assert log.endswith(b"reboot: Power down\n")  # the flood came just before the last line
     assert [f.title for f in parser.findings] == ["WARNING in __mmdrop"]
     assert o.test_rc == 0 and o.lines > 60_000
+
+
+def test_a_rebooting_guest_is_an_error_not_a_loop(fake: Run) -> None:
+    # QEMU runs with -no-reboot: a guest that reboots ends the job instead of looping.
+    data = b"[    0.000] Linux version 6.1.0\n[    0.500] reboot: Restarting system\n"
+    o = fake.console(data).run()
+    assert o.rebooted and o.qemu_exit == 0 and o.test_rc is None
+    v = judge(o, [])
+    assert v.status is Status.ERROR and "rebooted" in v.reason
