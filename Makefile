@@ -9,12 +9,13 @@ KTO := $(VENV)/bin/kto
 APT_PACKAGES := $(shell sed -e 's/\#.*//' configs/host/apt-packages.txt)
 SETUP_STAMP := $(VENV)/.setup-done
 
-.PHONY: setup run nightly test test-faults lint format bench clean help
+.PHONY: setup run nightly demo test test-faults lint format bench clean help
 
 help:
 	@echo "make setup  - install host packages (apt) and Python deps (venv); idempotent"
 	@echo "make run    - the quick matrix (configs/matrix/quick.yaml): build, boot, judge"
 	@echo "make nightly - the nightly matrix (configs/matrix/nightly.yaml)"
+	@echo "make demo   - the seed scenarios against their baseline (configs/matrix/seeds.yaml)"
 	@echo "make test   - run the test suite (unit + integration)"
 	@echo "make test-faults - the fault-injection tests only (tests/faults)"
 	@echo "make lint   - ruff check + format check + mypy"
@@ -35,6 +36,9 @@ run: setup
 
 nightly: setup
 	$(KTO) matrix nightly
+
+demo: setup
+	$(KTO) matrix seeds
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -71,12 +71,17 @@ def test_run_records_and_reports(tmp_path: Path, arch: str) -> None:
     run1 = (results / "latest").resolve()
     _check_run(run1, "PASS")
 
+    # Another job on the same arch is not this job's baseline (not "NEW" against smoke).
     second = _kto(results, "run", "--arch", arch, "--", "sh", "-c", "exit 3")
     assert second.returncode == 3, second.stderr[-3000:]
     run2 = (results / "latest").resolve()
     assert run2 != run1 and run1.is_dir()  # a re-run never overwrites an old run
-    assert f"regressions vs {run1.name}: tests 1 new" in second.stdout
+    assert "no earlier run of this matrix" in second.stdout, second.stdout
     _check_run(run2, "FAIL")
+    # The same job again: compared with its own last run, still failing.
+    third = _kto(results, "run", "--arch", arch, "--", "sh", "-c", "exit 3")
+    assert third.returncode == 3, third.stderr[-3000:]
+    assert f"regressions vs {run2.name}: tests 0 new, 0 fixed, 1 still" in third.stdout
 
     # Regenerating gives the same verdicts.
     before = json.loads((run2 / "summary.json").read_text())
