@@ -104,12 +104,15 @@ class Pool:
 
     def run(self, every: float = 60.0) -> None:
         """Until every task is done; on SIGINT/SIGTERM every running task is stopped."""
-        old = signal.getsignal(signal.SIGTERM)
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
-        def term(_signum: int, _frame: object) -> None:
+        def stop(_signum: int, _frame: object) -> None:
             raise KeyboardInterrupt
 
-        signal.signal(signal.SIGTERM, term)
+        # Set both explicitly: a process started in the background by a shell inherits
+        # SIGINT ignored, and Python then installs no KeyboardInterrupt handler of its own.
+        for s in old:
+            signal.signal(s, stop)
         try:
             while self.queue or self.running:
                 self._schedule()
@@ -124,7 +127,8 @@ class Pool:
             self.stop()
             raise
         finally:
-            signal.signal(signal.SIGTERM, old)
+            for s, h in old.items():
+                signal.signal(s, h)
 
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM every running task's process group (a `kto job` writes its ERROR record
