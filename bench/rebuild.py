@@ -21,6 +21,7 @@ builds). Prints medians and the kto/raw ratio per scenario. Goal: one-line chang
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import shutil
 import statistics
@@ -58,13 +59,20 @@ def next_n() -> int:
 def series_dir(worktree: Path, tmp: Path) -> Path:
     """A one-patch series (git format-patch shape) appending a new function to init/main.c."""
     n = next_n()
-    main_c = worktree / "init" / "main.c"
-    original = main_c.read_text()
-    main_c.write_text(original + change_text(n))
-    diff = subprocess.run(
-        ["git", "diff", "--", "init/main.c"], cwd=worktree, capture_output=True, text=True
+    # Against the tree's base, whatever series the worktree has applied now.
+    base = resolve_tree("debian-6.1").base_commit
+    original = subprocess.run(
+        ["git", "show", f"{base}:init/main.c"], cwd=worktree, capture_output=True, text=True
     ).stdout
-    main_c.write_text(original)
+    changed = original + change_text(n)
+    diff = "diff --git a/init/main.c b/init/main.c\n" + "".join(
+        difflib.unified_diff(
+            original.splitlines(keepends=True),
+            changed.splitlines(keepends=True),
+            "a/init/main.c",
+            "b/init/main.c",
+        )
+    )
     d = tmp / f"series-{n}"
     d.mkdir()
     (d / "0001-bench.patch").write_text(
