@@ -16,11 +16,11 @@ from orchestrator.errors import KtoError
 from orchestrator.guest import initramfs, monitor, workload
 from orchestrator.guest import ssh as guestssh
 from orchestrator.guest.protocol import BOOT_OK, HOLD_RELEASE, POWEROFF, TEST_END_RE
-from orchestrator.job.fatal import FatalWatch
+from orchestrator.job.fatal import QUIET, FatalWatch
 from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.plan import JobPlan, Kernel, timeouts
 from orchestrator.job.verdict import Verdict, judge
-from orchestrator.parser import ConsoleParser
+from orchestrator.parser import ConsoleParser, Finding
 from orchestrator.proc import tool_version
 from orchestrator.results.layout import FINDINGS, INITRD, JOB_RECORD, STATUS_LOG
 from orchestrator.vm.accel import choose_accel
@@ -227,12 +227,22 @@ def boot(
     parser = ConsoleParser([*plan.spec.boot.patterns, *forbidden])
     watch = FatalWatch(plan.spec.boot.fatal_grace)
 
+    def found(findings: list[Finding]) -> None:
+        for f in findings:
+            progress.say(f"finding: {f.title} (console line {f.first_line})")
+            watch.feed(f.kind, f.title, f.panicked, time.monotonic())
+
     def on_line(line: str) -> None:
         if wl:
             wl.monitor.feed(line)
-        for f in parser.feed(line):
-            progress.say(f"finding: {f.title} (console line {f.first_line})")
-            watch.feed(f.kind, f.title, f.panicked, time.monotonic())
+        found(parser.feed(line))
+
+    def should_stop(now: float, last_output: float) -> str | None:
+        # A report followed by silence (a deadlock) is complete: judge it now, not when
+        # the next report (a hung task, minutes later) would have closed it.
+        if parser.reporting and now - last_output >= QUIET:
+            found(parser.flush())
+        return watch.should_stop(now, last_output)
 
     record: dict[str, Any] = {
         **base_record(plan),
@@ -256,7 +266,7 @@ def boot(
         on_line=on_line,
         echo=echo,
         on_test_end=host_work if host_work.wanted else None,
-        should_stop=watch.should_stop,
+        should_stop=should_stop,
     )
     try:
         with progress.phase(

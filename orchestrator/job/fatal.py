@@ -65,7 +65,7 @@ class FatalWatch:
         if self.pol == "stop":
             budget = max(0.0, self.grace - EVIDENCE_SECONDS)
             if quiet >= min(QUIET, budget) or since >= budget:
-                return f"stopped {since:.1f} s after the fatal finding: {self.title}"
+                return f"stopped {max(0.0, since):.1f} s after the fatal finding: {self.title}"
         elif quiet >= self.grace:
             return f"stuck for {quiet:.0f} s after: {self.title}"
         return None

@@ -138,6 +138,16 @@ class ConsoleParser:
             self._line(self._number, piece, done)
         return done
 
+    @property
+    def reporting(self) -> bool:
+        """A report has started and is not closed yet."""
+        return bool(self._open)
+
+    def flush(self) -> list[Finding]:
+        """Close the open reports now: a live console that went quiet in the middle of one
+        (a deadlock report, then nothing) will not say more. Later lines start afresh."""
+        return self.finish()
+
     def finish(self) -> list[Finding]:
         """End of log: close every open report."""
         done: list[Finding] = []
