@@ -3,7 +3,7 @@
 A step runs in this process, or, for a series kto should not trust (one from a mail or an
 mbox, and every matrix build), in a bubblewrap sandbox: a copy of this process's view of
 the file system read-only, writable only where the build writes (the tree's worktree, the
-build dir, the step's output dir, the compiler cache) and /tmp a private tmpfs, no network,
+build dir, the step's output dir, the compiler cache; TMPDIR a dir of the step), no network,
 and it dies with kto. A patch's Makefile that reaches outside fails its build there.
 """
 
@@ -69,10 +69,14 @@ def sandbox_argv(params: dict[str, Any]) -> list[str]:
     """bwrap around `python -m orchestrator.build.tuxmake_run PARAMS`."""
     bwrap = require_tool("bwrap", "bubblewrap")
     writable = [params["tree"], params["build_dir"], params["output_dir"], str(_ccache_dir())]
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for w in writable:
+    # /tmp stays read-only (kto itself may live there): temp files go to a dir of the step.
+    tmp = Path(params["output_dir"]) / ".tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for w in [*writable, str(tmp)]:
         Path(w).mkdir(parents=True, exist_ok=True)
         argv += ["--bind", w, w]
+    argv += ["--setenv", "TMPDIR", str(tmp)]
     argv += ["--unshare-net", "--unshare-ipc", "--die-with-parent", "--new-session"]
     return [*argv, "--", sys.executable, "-m", "orchestrator.build.tuxmake_run"]
 
@@ -132,7 +136,8 @@ class Step:
             text=True,
             cwd=str(Path(__file__).resolve().parents[2]),
         )
-        if res.returncode not in (0, 1):
+        log = Path(self.params["output_dir"]) / "build.log"
+        if res.returncode not in (0, 1) or (res.returncode == 1 and not log.exists()):
             raise InfraError(
                 f"the build sandbox failed (exit {res.returncode}): "
                 f"{(res.stderr or res.stdout).strip()[-500:]}",
