@@ -227,12 +227,11 @@ def _job_record(job_dir: Path) -> dict[str, Any]:
 
 
 def _image_sha(image: Path) -> str:
-    import hashlib
+    """The image's sha256 as its build record has it (the build cache computed it once)."""
+    from orchestrator.build.record import load_record
 
-    try:
-        return hashlib.sha256(image.read_bytes()).hexdigest()
-    except OSError:
-        return ""
+    rec = load_record(image.parent) or {}
+    return str(((rec.get("artifacts") or {}).get("kernel") or {}).get("sha256") or "")
 
 
 def table(state: State) -> list[str]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.config.arch import known_arches
 from orchestrator.errors import UserError
 from orchestrator.job.fatal import DEFAULT_GRACE
-from orchestrator.job.runner import JobResult
 from orchestrator.job.spec import BootOptions, JobSpec
 from orchestrator.results.layout import CONSOLE, JOB_RECORD
+
+if TYPE_CHECKING:  # `kto build` need not load the boot stage
+    from orchestrator.job.runner import JobResult
 
 
 def add_config_option(p: argparse.ArgumentParser) -> None:
