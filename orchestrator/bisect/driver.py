@@ -210,8 +210,9 @@ def suspicions(info: dict[str, Any], run_dir: Path, state: State) -> list[str]:
     shas: dict[str, set[str]] = {}
     for r in state.runs:
         rec = _job_record(run_dir / r["folder"])
-        if rec.get("kernel"):
-            shas.setdefault(r["commit"], set()).add(_image_sha(Path(str(rec["kernel"]))))
+        sha = _image_sha(Path(str(rec["kernel"]))) if rec.get("kernel") else ""
+        if sha:  # unknown hashes say nothing about identity
+            shas.setdefault(r["commit"], set()).add(sha)
     parent = info["parents"][0] if info["parents"] else None
     if parent and shas.get(parent) and shas.get(info["sha"]) == shas.get(parent):
         out.append("the kernel image is byte-identical to its parent's: not this change")
