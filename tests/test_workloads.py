@@ -74,6 +74,8 @@ def _write(tmp_path: Path, body: str) -> Path:
         ("metrics: [perf]\n", r"`metrics` has unknown parser 'perf'"),
         ("args: {'bad key': 1}\n", r"`args.bad key`"),
         ("colour: red\n", r"unknown key\(s\) colour"),
+        ("silence_s: 0\n", r"`silence_s` must be a positive integer"),
+        ("silence_s: soon\n", r"`silence_s` must be a positive integer"),
     ],
 )
 def test_bad_test_yaml_names_file_and_key(tmp_path: Path, body: str, message: str) -> None:
@@ -88,6 +90,22 @@ def test_unknown_arch_without_a_skip_reason_is_a_user_error() -> None:
         workloads.load_test("kvm-mmu-notifier").__class__(
             "x", "", ("x86_64",), 1, Path(".")
         ).skip_reason("sparc64")
+
+
+def test_silence_limit_from_the_test_unless_the_user_gives_one(tmp_path: Path) -> None:
+    from orchestrator.job.plan import plan_job, timeouts
+    from orchestrator.job.spec import BootOptions, JobSpec
+
+    kernel = str(tmp_path / "bzImage")
+    Path(kernel).write_bytes(b"not booted: only planned")
+    rcu = plan_job(JobSpec(arch="x86_64", test="rcutorture", kernel=kernel), None)
+    assert timeouts(rcu, None).silence == workloads.load_test("rcutorture").silence_s == 40
+    smoke = plan_job(JobSpec(arch="x86_64", test="smoke", kernel=kernel), None)
+    assert timeouts(smoke, None).silence == 120.0  # the default: smoke says nothing
+    given = JobSpec(
+        arch="x86_64", test="rcutorture", kernel=kernel, boot=BootOptions(silence_timeout=7)
+    )
+    assert timeouts(plan_job(given, None), None).silence == 7.0
 
 
 # ------------------------------------------------------------------------------ rendering

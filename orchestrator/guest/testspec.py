@@ -13,6 +13,8 @@ them is guest/monitor.py; one boot's parameters are guest/workload.py.
     kconfig: [stress]                       # fragment sets (arch profile) or fragment names
     duration_s: {default: 30, arch: {sparc64: 20}, accel: {kvm: 120}}
     timeout_s: 120                          # allowance beyond the duration
+    silence_s: 40                           # no console output this long: stuck (default
+                                            # 120; a test that prints every 10 s says less)
     cmdline:                                # kernel parameters; "{duration}" is replaced,
       rcutorture.shutdown_secs: "{duration}"
       rcutorture.onoff_interval: {jiffies: 0.8}   # seconds -> jiffies at the kernel's HZ
@@ -52,6 +54,7 @@ KEYS = {
     "arches",
     "skip",
     "timeout_s",
+    "silence_s",
     "kconfig",
     "duration_s",
     "cmdline",
@@ -110,6 +113,7 @@ class GuestTest:
     end: str = "test"
     criteria: Criteria = field(default_factory=Criteria)
     metrics: tuple[str, ...] = ()
+    silence_s: int | None = None  # None: outcome.Timeouts' default
 
     def files(self) -> list[Path]:
         """Files packed as they are (everything but hidden files and C sources), sorted."""
@@ -354,6 +358,7 @@ def load_test_file(path: Path) -> GuestTest:
         end=end,
         criteria=_criteria(c, data.get("pass")),
         metrics=c.str_list(data, "metrics"),
+        silence_s=None if data.get("silence_s") is None else c.seconds(data["silence_s"], "silence_s"),
     )
     for m in test.metrics:
         if m not in METRIC_PARSERS:

@@ -125,4 +125,6 @@ def timeouts(plan: JobPlan, time_limit: int | None) -> Timeouts:
         t.boot = float(b.boot_timeout)
     if b.silence_timeout:
         t.silence = float(b.silence_timeout)
+    elif plan.test and plan.test.silence_s:
+        t.silence = float(plan.test.silence_s)
     return t
