@@ -358,7 +358,9 @@ def load_test_file(path: Path) -> GuestTest:
         end=end,
         criteria=_criteria(c, data.get("pass")),
         metrics=c.str_list(data, "metrics"),
-        silence_s=None if data.get("silence_s") is None else c.seconds(data["silence_s"], "silence_s"),
+        silence_s=None
+        if data.get("silence_s") is None
+        else c.seconds(data["silence_s"], "silence_s"),
     )
     for m in test.metrics:
         if m not in METRIC_PARSERS:
