@@ -37,8 +37,10 @@ run: setup
 nightly: setup
 	$(KTO) matrix nightly
 
+# The seed scenarios are expected to FAIL (exit 1: NEW on the first night); anything worse
+# (an interrupted run, bad input) still fails `make demo`.
 demo: setup
-	$(KTO) matrix seeds
+	$(KTO) matrix seeds; rc=$$?; [ $$rc -le 1 ] || exit $$rc
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
