@@ -56,6 +56,7 @@ def render_init() -> bytes:
             "TEST_END",
             "POWEROFF",
             "JOB_FILE",
+            "HOST_KEY_FILE",
             "STATUS_PORT",
             "HOLD_RELEASE",
             "NET_READY",
@@ -251,12 +252,17 @@ def job_archive(
     net: bool = False,
     hold: int = 0,
     authorized_key: str | None = None,
+    host_key: bytes | None = None,
 ) -> bytes:
-    """A small uncompressed newc archive holding the job file, appended to the base."""
+    """A small uncompressed newc archive holding the job file, appended to the base.
+
+    host_key: dropbear's host key file for this boot (guest/ssh.py make_host_key)."""
     ar = Archive()
     ar.file(guest_protocol.JOB_FILE, job_script(test, command, shell, args, net, hold).encode())
     if authorized_key:
         ar.file("root/.ssh/authorized_keys", authorized_key.encode() + b"\n", 0o600)
+    if host_key:
+        ar.file(guest_protocol.HOST_KEY_FILE, host_key, 0o600)
     return ar.to_bytes()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 JOB_FILE = "kto/job.sh"  # path inside the initramfs (no leading slash: cpio member name)
+HOST_KEY_FILE = "etc/dropbear/dropbear_ed25519_host_key"  # this boot's pinned host key
 
 MARKER = "<<KTO>>"
 BOOT_OK = f"{MARKER} boot-ok"  # /init started: userspace reached

@@ -2,11 +2,14 @@
 
 The guest runs dropbear behind QEMU user networking; the only way in is a forward bound to
 127.0.0.1. kto logs in as root with its own ed25519 key, whose public half is put into the
-guest's /root/.ssh/authorized_keys by the job archive.
+guest's /root/.ssh/authorized_keys by the job archive. The guest's host key is pinned: kto
+makes a fresh one for every boot, ships it in the job archive (dropbear's own file format)
+and accepts no other key on that port.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import time
@@ -50,6 +53,35 @@ def ensure_client_key() -> tuple[Path, str]:
     return path, pub.read_text().strip()
 
 
+def _ssh_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """A guest's ed25519 host key: `dropbear` is the file dropbear -r reads, `public` the
+    OpenSSH line kto pins."""
+
+    dropbear: bytes
+    public: str
+
+
+def make_host_key() -> HostKey:
+    """A new host key for one boot, in dropbear's key file format (string "ssh-ed25519",
+    then a 64-byte string: the 32-byte secret seed and the 32-byte public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    seed = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    pub = key.public_key()
+    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    line = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return HostKey(_ssh_string(b"ssh-ed25519") + _ssh_string(seed + raw), line.decode())
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -65,8 +97,10 @@ class CommandResult:
 
 
 class GuestSSH:
-    def __init__(self, port: int, key: Path | None = None) -> None:
+    def __init__(self, port: int, host_key: str, key: Path | None = None) -> None:
+        """host_key: the OpenSSH public line of the only host key accepted (pinned)."""
         self.port = port
+        self.host_key = host_key
         self.key = key or ensure_client_key()[0]
         self._client: Any = None  # paramiko.SSHClient, imported when connecting
 
@@ -74,12 +108,14 @@ class GuestSSH:
         import paramiko
 
         pkey = paramiko.Ed25519Key.from_private_key_file(str(self.key))
+        kind, blob = self.host_key.split()[:2]
+        pinned = paramiko.PKey.from_type_string(kind, base64.b64decode(blob))
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
             client = paramiko.SSHClient()
-            # The guest's host key is made at boot: every boot is a new host.
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            client.get_host_keys().add(f"[127.0.0.1]:{self.port}", kind, pinned)
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
             try:
                 client.connect(
                     "127.0.0.1",
@@ -94,6 +130,13 @@ class GuestSSH:
                 )
                 self._client = client
                 return
+            except paramiko.BadHostKeyException as exc:
+                client.close()
+                raise InfraError(
+                    f"SSH to the guest (127.0.0.1:{self.port}): the server offered host key "
+                    f"{exc.key.get_base64()[:24]}..., not the one kto gave this boot",
+                    hint="another process answers on that port; nothing was sent to it",
+                ) from exc
             except (OSError, paramiko.SSHException) as exc:
                 last = exc
                 client.close()

@@ -42,6 +42,7 @@ class GuestJob:
     network: bool = False
     hold: int = 0  # seconds the guest waits after the test for the host's SSH work
     ssh_port: int | None = None  # 127.0.0.1:PORT -> the guest's sshd
+    host_key: guestssh.HostKey | None = None  # this boot's, pinned (network only)
 
 
 def qemu_version(profile: ArchProfile) -> str:
@@ -68,6 +69,7 @@ def guest_argv(
         net=guest.network,
         hold=guest.hold,
         authorized_key=pub,
+        host_key=guest.host_key.dropbear if guest.host_key else None,
     )
     spec = BootSpec(
         kernel=image,
@@ -93,6 +95,7 @@ def _guest_job(plan: JobPlan, wl: workload.WorkloadPlan | None, shell: bool = Fa
         network=b.network,
         hold=HOLD_SECONDS if (b.ssh_commands or b.fetch) and not shell else 0,
         ssh_port=guestssh.free_loopback_port() if b.network else None,
+        host_key=guestssh.make_host_key() if b.network else None,
     )
 
 
@@ -154,6 +157,7 @@ class HostWork:
         self.commands = plan.spec.boot.ssh_commands
         self.fetch = plan.spec.boot.fetch
         self.port = guest.ssh_port
+        self.host_key = guest.host_key
         self.outdir = outdir
         self.wanted = guest.network and bool(self.commands or self.fetch)
         self.error: str | None = None
@@ -162,8 +166,8 @@ class HostWork:
 
     def __call__(self, _test_rc: int) -> bool:
         """Do the SSH work; False tells the console session to stop the guest."""
-        assert self.port
-        ssh = guestssh.GuestSSH(self.port)
+        assert self.port and self.host_key
+        ssh = guestssh.GuestSSH(self.port, self.host_key.public)
         try:
             ssh.connect(timeout=60)
             for cmd in self.commands:

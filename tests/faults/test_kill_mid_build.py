@@ -1,5 +1,6 @@
-"""kto SIGKILLed mid-build: no make or compiler of that build outlives it, and the next build
-of the same tree works (the tree lock went with the process)."""
+"""kto SIGKILLed, SIGINTed or SIGTERMed mid-build: no make or compiler of that build outlives
+it, an interrupt is exit 3 (infrastructure/interrupted, never "the kernel failed"), and the
+next build of the same tree works (the tree lock went with the process)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ def _procs_under(path: str) -> list[str]:
     return [ln for ln in res.stdout.splitlines() if "pgrep" not in ln]
 
 
-def test_sigkill_mid_build_leaves_no_make_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "exit_code"),
+    [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 3), (signal.SIGTERM, 3)],
+    ids=["SIGKILL", "SIGINT", "SIGTERM"],
+)
+def test_signal_mid_build_leaves_no_make_behind(
+    tmp_path: Path, sig: signal.Signals, exit_code: int
+) -> None:
     from orchestrator.build.cache import work_dir
 
     frag = tmp_path / "unique.config"
@@ -44,8 +52,11 @@ def test_sigkill_mid_build_leaves_no_make_behind(tmp_path: Path) -> None:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
     assert _procs_under(scratch), "the config step never started"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == exit_code, err.decode(errors="replace")[-2000:]
+    if sig != signal.SIGKILL:
+        assert b"Traceback" not in err, err.decode(errors="replace")[-2000:]
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and _procs_under(scratch):
         time.sleep(0.2)
