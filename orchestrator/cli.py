@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from orchestrator import __version__
@@ -49,6 +50,10 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
@@ -63,14 +68,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_USAGE
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # SIGTERM (a CI timeout, systemd, kill) unwinds like Ctrl-C: children stopped,
+        # records kept, exit 3; the console session and the matrix pool refine this.
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return int(args._run(args))
     except KtoError as exc:
         print(f"kto {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        # Interrupted is an infrastructure outcome (exit 3), like a job stopped by a signal.
         print(f"kto {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INFRA
     except OSError as exc:
         # A file system that filled up or went read-only under kto is the host's problem:
         # an infrastructure error naming the file, not a traceback (which would exit 1, FAIL).

@@ -127,6 +127,9 @@ class Step:
 
             build = Build(**self.params)
             build.run()
+            # tuxmake turns SIGINT/SIGTERM into a failed command and goes on: kto stops.
+            if getattr(build, "interrupted", False):
+                raise InfraError("the build was interrupted (SIGINT/SIGTERM)")
             self.failed = bool(build.failed)
             return
         res = subprocess.run(
