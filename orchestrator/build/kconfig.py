@@ -138,13 +138,14 @@ def fragment_cmdline_defaults() -> dict[str, dict[str, str]]:
     fragment gets (unless the test sets the same parameter), e.g. rcutorture off."""
     import yaml
 
+    from orchestrator.config.schema import safe_load
     from orchestrator.errors import ConfigError
 
     path = fragments_dir() / "cmdline.yaml"
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(data, dict):

@@ -16,6 +16,7 @@ import yaml
 
 from orchestrator import progress
 from orchestrator.build.git import Git
+from orchestrator.config.schema import safe_load
 from orchestrator.errors import ConfigError, MissingDependency, UserError
 from orchestrator.locks import file_lock
 from orchestrator.paths import cache_dir, kernels_dir
@@ -58,7 +59,7 @@ class Tree:
 def load_tree_specs(path: Path | None = None) -> tuple[dict[str, TreeSpec], str]:
     path = path or kernels_dir() / TREES_FILE
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read tree list: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("trees"), dict):

@@ -31,7 +31,17 @@ class Mapping(dict[str, Any]):
     key_lines: dict[str, int]
 
 
-class _LineLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it: the same documents, ~10x faster to parse
+# (every kto command reads a few of these files before it does anything).
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: str) -> Any:
+    """yaml.safe_load, with libyaml's parser when available."""
+    return yaml.load(text, Loader=_SafeLoader)
+
+
+class _LineLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     pass
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from orchestrator.config.arch import known_arches, load_profile
+from orchestrator.config.schema import safe_load
 from orchestrator.errors import ConfigError, UserError
 from orchestrator.guest.metrics import METRIC_PARSERS
 from orchestrator.parser import CustomPattern
@@ -300,7 +301,7 @@ def _regex(c: _Check, v: Any, key: str) -> str:
 
 def load_test_file(path: Path) -> GuestTest:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read test description: {exc}") from exc
     if not isinstance(data, dict):

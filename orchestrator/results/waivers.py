@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator.config.schema import safe_load
 from orchestrator.errors import ConfigError
 from orchestrator.paths import configs_dir
 
@@ -80,7 +81,7 @@ def load(path: Path | None = None) -> Waivers:
     if not path.exists():
         return Waivers([], str(path))
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     return parse(doc, str(path))
