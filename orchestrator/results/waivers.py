@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from orchestrator.config.schema import safe_load
+from orchestrator.config.schema import BadYAML, safe_load
 from orchestrator.errors import ConfigError
 from orchestrator.paths import configs_dir
 
@@ -82,6 +80,6 @@ def load(path: Path | None = None) -> Waivers:
         return Waivers([], str(path))
     try:
         doc = safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+    except BadYAML as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     return parse(doc, str(path))
