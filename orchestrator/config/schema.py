@@ -176,12 +176,12 @@ def read_yaml(path: Path, what: str = "data file", allow_empty: bool = False) ->
     try:
         data = _cached(text, "lines", _parse_with_lines)
     except BadYAML as bad:
-        exc = bad.__cause__
-        mark = getattr(exc, "problem_mark", None)
+        cause = bad.__cause__
+        mark = getattr(cause, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(cause, "problem", None) or str(cause).splitlines()[0]
         hint = "YAML indents with spaces, never tabs" if "\t" in text else None
-        raise ConfigError(f"{where}: not valid YAML ({problem})", hint=hint) from exc
+        raise ConfigError(f"{where}: not valid YAML ({problem})", hint=hint) from cause
     if data is None and not allow_empty:
         raise ConfigError(f"{path}: empty {what}", hint="see the comments in the shipped file")
     return data
