@@ -18,7 +18,6 @@ from pathlib import Path
 from orchestrator import atomic, progress
 from orchestrator.config.arch import ArchProfile
 from orchestrator.errors import ConfigError, UserError
-from orchestrator.guest import dropbear
 from orchestrator.guest import protocol as guest_protocol
 from orchestrator.guest.busybox import busybox_for
 from orchestrator.guest.cpio import Archive, pad4
@@ -193,7 +192,11 @@ def build_base_initramfs(
     init = render_init()
     needs_cc = any(t.helpers() for t in chosen)
     cc_version = _compiler(profile)[1] if needs_cc else ""
-    sshd_bin = dropbear.dropbear_for(profile).read_bytes() if sshd else b""
+    sshd_bin = b""
+    if sshd:
+        from orchestrator.guest.dropbear import dropbear_for
+
+        sshd_bin = dropbear_for(profile).read_bytes()
     key = _cache_key(profile, busybox, init, chosen, cc_version, sshd_bin)
     suffix = ".cpio.gz" if profile.qemu.initrd_compression == "gzip" else ".cpio"
     path = initramfs_dir() / f"{profile.name}-{key}{suffix}"

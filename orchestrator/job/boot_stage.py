@@ -7,14 +7,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__, atomic, progress
 from orchestrator.build import record as build_record
 from orchestrator.config.arch import ArchProfile
 from orchestrator.errors import KtoError
-from orchestrator.guest import initramfs, monitor, workload
-from orchestrator.guest import ssh as guestssh
+from orchestrator.guest import initramfs
 from orchestrator.guest.protocol import BOOT_OK, HOLD_RELEASE, POWEROFF, TEST_END_RE
 from orchestrator.job.fatal import QUIET, FatalWatch
 from orchestrator.job.outcome import ConsoleOutcome
@@ -26,6 +25,9 @@ from orchestrator.results.layout import FINDINGS, INITRD, JOB_RECORD, STATUS_LOG
 from orchestrator.vm.accel import choose_accel
 from orchestrator.vm.qemu import BootSpec, build_argv, reproducer
 from orchestrator.vm.session import ConsoleSession
+
+if TYPE_CHECKING:  # a command job (`kto boot -- CMD`) needs no workload, SSH only --network
+    from orchestrator.guest import workload
 
 HOLD_SECONDS = 300  # the guest waits this long at most for the host's SSH work
 
@@ -59,7 +61,11 @@ def guest_argv(
     """The initramfs for this boot (cached base + job archive) and the QEMU argv to boot it."""
     profile = plan.profile
     base = initramfs.build_base_initramfs(profile, sshd=guest.network)
-    pub = guestssh.ensure_client_key()[1] if guest.network else None
+    pub = None
+    if guest.network:
+        from orchestrator.guest.ssh import ensure_client_key
+
+        pub = ensure_client_key()[1]
     job = initramfs.job_archive(
         guest.name,
         command=guest.command,
@@ -92,13 +98,21 @@ def _guest_job(plan: JobPlan, wl: workload.WorkloadPlan | None, shell: bool = Fa
         append=(*(wl.cmdline if wl else ()), *b.append),  # --append comes last: it wins
         network=b.network,
         hold=HOLD_SECONDS if (b.ssh_commands or b.fetch) and not shell else 0,
-        ssh_port=guestssh.free_loopback_port() if b.network else None,
+        ssh_port=_free_port() if b.network else None,
     )
+
+
+def _free_port() -> int:
+    from orchestrator.guest.ssh import free_loopback_port
+
+    return free_loopback_port()
 
 
 def _workload(plan: JobPlan, accel: str, kernel: Kernel) -> workload.WorkloadPlan | None:
     if plan.test is None:
         return None
+    from orchestrator.guest import workload
+
     return workload.plan(
         plan.test,
         plan.profile.name,
@@ -163,7 +177,9 @@ class HostWork:
     def __call__(self, _test_rc: int) -> bool:
         """Do the SSH work; False tells the console session to stop the guest."""
         assert self.port
-        ssh = guestssh.GuestSSH(self.port)
+        from orchestrator.guest.ssh import GuestSSH
+
+        ssh = GuestSSH(self.port)
         try:
             ssh.connect(timeout=60)
             for cmd in self.commands:
@@ -285,6 +301,8 @@ def boot(
         reconcile_status(outcome, status)
         verdict = judge(outcome, findings, infra_error=host_work.error)
         if wl:
+            from orchestrator.guest import monitor
+
             verdict = monitor.evaluate(wl.test, verdict, outcome, wl.monitor)
             record["metrics"] = wl.monitor.metrics()
         if guest.network:

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import secrets
 import shlex
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__, atomic
 from orchestrator.paths import results_dir
 from orchestrator.results.layout import BUILD_LOG, JOB_RECORD, LATEST, RUN_RECORD
-from orchestrator.results.model import Job, load_job
+
+if TYPE_CHECKING:  # `kto boot` loads no job records
+    from orchestrator.results.model import Job
 
 
 def host_info() -> dict[str, Any]:
+    import platform
+    import socket
+
     distro = None
     os_release = Path("/etc/os-release")
     if os_release.is_file():
@@ -143,6 +145,8 @@ def start_inputs(
 
 def job_seconds(job_dir: Path) -> float:
     """Wall time of a job's guest phase, from its job.json (0 if it never got that far)."""
+    from orchestrator.results.model import load_job
+
     durations = load_job(job_dir).record.get("durations") or {}
     try:
         return float(sum(durations.values()))
@@ -151,6 +155,8 @@ def job_seconds(job_dir: Path) -> float:
 
 
 def _jobs(run_dir: Path) -> list[Job]:
+    from orchestrator.results.model import load_job
+
     return [load_job(p) for p in sorted(run_dir.iterdir()) if (p / JOB_RECORD).is_file()]
 
 
@@ -178,6 +184,8 @@ def new_run_dir(label: str, root: Path | None = None) -> Path:
     root = root or results_dir()
     root.mkdir(parents=True, exist_ok=True)
     while True:
+        import secrets
+
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{secrets.token_hex(2)}"
         path = root / run_id
         try:
