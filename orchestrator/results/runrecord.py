@@ -24,9 +24,10 @@ if TYPE_CHECKING:  # `kto boot` loads no job records
 
 
 def host_info() -> dict[str, Any]:
-    import platform
-    import socket
-
+    # os.uname() is what socket.gethostname() and platform.release()/machine() read (their
+    # imports cost a boot more than the record); sys.version's first word is
+    # platform.python_version().
+    uname = os.uname()
     distro = None
     os_release = Path("/etc/os-release")
     if os_release.is_file():
@@ -34,12 +35,12 @@ def host_info() -> dict[str, Any]:
             if line.startswith("PRETTY_NAME="):
                 distro = line.split("=", 1)[1].strip('"')
     return {
-        "hostname": socket.gethostname(),
-        "kernel": platform.release(),
-        "machine": platform.machine(),
+        "hostname": uname.nodename,
+        "kernel": uname.release,
+        "machine": uname.machine,
         "cpus": os.cpu_count(),
         "distro": distro,
-        "python": platform.python_version(),
+        "python": sys.version.split()[0],
     }
 
 
@@ -184,9 +185,7 @@ def new_run_dir(label: str, root: Path | None = None) -> Path:
     root = root or results_dir()
     root.mkdir(parents=True, exist_ok=True)
     while True:
-        import secrets
-
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{secrets.token_hex(2)}"
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{os.urandom(2).hex()}"
         path = root / run_id
         try:
             path.mkdir()  # never reuse (and so never overwrite) an old run
