@@ -254,6 +254,17 @@ def _value(c: Checker, tp: Any, v: Any, parent: Any, key: str) -> Any:
     raise TypeError(f"schema: unsupported field type {tp!r} for {key}")
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """typing.get_type_hints evaluates every annotation: once per class."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def load_as(cls: type[T], data: Any, path: Path, prefix: str = "") -> T:
     """`data` (a parsed mapping) as a `cls` instance; unknown, missing, mistyped keys fail.
 
@@ -262,7 +273,7 @@ def load_as(cls: type[T], data: Any, path: Path, prefix: str = "") -> T:
     c = Checker(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {prefix.rstrip('.') or 'the file'} must be a mapping")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(map(str, data)) - set(fields))
     if unknown:

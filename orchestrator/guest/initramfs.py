@@ -7,7 +7,6 @@ concatenated archives in order, compressed or not, as long as each starts 4-byte
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import re
@@ -171,6 +170,8 @@ def compress(data: bytes, compression: str) -> bytes:
     if compression == "none":
         return data
     if compression == "gzip":
+        import gzip  # only when the base archive is built
+
         # mtime=0 keeps the bytes reproducible; the zero padding keeps an appended archive
         # 4-byte aligned, which the kernel's unpacker requires.
         gz = gzip.compress(data, compresslevel=9, mtime=0)
