@@ -37,7 +37,7 @@ from orchestrator.config.arch import known_arches, load_profile
 from orchestrator.config.schema import BadYAML, safe_load
 from orchestrator.errors import ConfigError, UserError
 from orchestrator.guest.metrics import METRIC_PARSERS
-from orchestrator.parser import CustomPattern
+from orchestrator.parser.patterns import CustomPattern
 from orchestrator.paths import guest_tests_dir
 
 TEST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
