@@ -3,6 +3,7 @@ status channel, SSH work after the test, and the verdict with its record."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from orchestrator.job.fatal import QUIET, FatalWatch
 from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.plan import JobPlan, Kernel, timeouts
 from orchestrator.job.verdict import Verdict, judge
-from orchestrator.parser import ConsoleParser, Finding
 from orchestrator.proc import tool_version
 from orchestrator.results.layout import FINDINGS, INITRD, JOB_RECORD, STATUS_LOG
 from orchestrator.vm.accel import choose_accel
@@ -28,6 +28,7 @@ from orchestrator.vm.session import ConsoleSession
 
 if TYPE_CHECKING:  # a command job (`kto boot -- CMD`) needs no workload, SSH only --network
     from orchestrator.guest import workload
+    from orchestrator.parser import ConsoleParser, CustomPattern, Finding
 
 HOLD_SECONDS = 300  # the guest waits this long at most for the host's SSH work
 
@@ -240,7 +241,21 @@ def boot(
         argv = guest_argv(plan, kernel.image, choice.accel, guest, outdir / INITRD, status_path)
     limits = timeouts(plan, wl.time_limit if wl else None).scaled(profile.qemu.timeout_scale)
     forbidden = [p for p in (wl.test.criteria.forbidden if wl else ())]
-    parser = ConsoleParser([*plan.spec.boot.patterns, *forbidden])
+    patterns: list[str | CustomPattern] = [*plan.spec.boot.patterns, *forbidden]
+    for p in patterns:  # a bad --pattern fails here, before QEMU starts
+        re.compile(p if isinstance(p, str) else p.regex)
+    parser: ConsoleParser | None = None
+
+    def console_parser() -> ConsoleParser:
+        # Made once QEMU runs (the session's on_spawn): loading the parser's tables then
+        # overlaps QEMU's start-up instead of delaying it.
+        nonlocal parser
+        if parser is None:
+            from orchestrator.parser import ConsoleParser
+
+            parser = ConsoleParser(patterns)
+        return parser
+
     watch = FatalWatch(plan.spec.boot.fatal_grace)
 
     def found(findings: list[Finding]) -> None:
@@ -251,13 +266,14 @@ def boot(
     def on_line(line: str) -> None:
         if wl:
             wl.monitor.feed(line)
-        found(parser.feed(line))
+        found(console_parser().feed(line))
 
     def should_stop(now: float, last_output: float) -> str | None:
         # A report followed by silence (a deadlock) is complete: judge it now, not when
         # the next report (a hung task, minutes later) would have closed it.
-        if parser.reporting and now - last_output >= QUIET:
-            found(parser.flush())
+        p = console_parser()
+        if p.reporting and now - last_output >= QUIET:
+            found(p.flush())
         return watch.should_stop(now, last_output)
 
     record: dict[str, Any] = {
@@ -283,6 +299,7 @@ def boot(
         echo=echo,
         on_test_end=host_work if host_work.wanted else None,
         should_stop=should_stop,
+        on_spawn=console_parser,
     )
     try:
         with progress.phase(
@@ -293,8 +310,9 @@ def boot(
         ):
             session.run()
     finally:
-        parser.finish()
-        findings = [f.to_dict() for f in parser.findings]
+        done = console_parser()
+        done.finish()
+        findings = [f.to_dict() for f in done.findings]
         atomic.write_json(outdir / FINDINGS, {"findings": findings})
         outcome = session.outcome
         status = read_status_channel(status_path) if status_path else None

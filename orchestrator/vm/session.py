@@ -58,6 +58,7 @@ class ConsoleSession:
         echo: bool = False,
         on_test_end: Callable[[int], bool] | None = None,
         should_stop: Callable[[float, float], str | None] | None = None,
+        on_spawn: Callable[[], object] | None = None,
     ) -> None:
         self.argv = argv
         self.outdir = outdir
@@ -66,6 +67,9 @@ class ConsoleSession:
         self.on_test_end = on_test_end  # host work while the guest waits (SSH), before poweroff
         # (now, last output) -> why the verdict is known and the guest can go (job/fatal.py)
         self.should_stop = should_stop
+        # Called once QEMU runs, before its console is read: set-up the console does not
+        # wait for overlaps QEMU's own start-up.
+        self.on_spawn = on_spawn
         self.echo = echo
         self.outcome = ConsoleOutcome()
         self._partial = b""
@@ -280,6 +284,8 @@ class ConsoleSession:
                 self._child = self._spawn()
                 eof = False
                 try:
+                    if self.on_spawn:
+                        self.on_spawn()
                     eof = self._loop()
                 except Interrupted as exc:
                     self.outcome.killed = exc.message
