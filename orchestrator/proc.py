@@ -11,7 +11,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +63,8 @@ def run(
     full_env = None
     if env is not None:
         full_env = {**os.environ, **env}
+    import subprocess  # not loaded by a command that runs none (kto boot: QEMU is pexpect's)
+
     try:
         cp = subprocess.run(
             args,

@@ -136,16 +136,15 @@ def verify(fragments: list[Fragment], config_text: str, config_path: Path) -> No
 def fragment_cmdline_defaults() -> dict[str, dict[str, str]]:
     """configs/kconfig/cmdline.yaml: kernel parameters every boot of a kernel built with the
     fragment gets (unless the test sets the same parameter), e.g. rcutorture off."""
-    import yaml
-
+    from orchestrator.config.schema import BadYAML, safe_load
     from orchestrator.errors import ConfigError
 
     path = fragments_dir() / "cmdline.yaml"
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = safe_load(path.read_text()) or {}
+    except (OSError, BadYAML) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of fragment name -> parameters")

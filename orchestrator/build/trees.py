@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from orchestrator import progress
 from orchestrator.build.git import Git
+from orchestrator.config.schema import BadYAML, safe_load
 from orchestrator.errors import ConfigError, MissingDependency, UserError
 from orchestrator.locks import file_lock
 from orchestrator.paths import cache_dir, kernels_dir
@@ -58,8 +57,8 @@ class Tree:
 def load_tree_specs(path: Path | None = None) -> tuple[dict[str, TreeSpec], str]:
     path = path or kernels_dir() / TREES_FILE
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = safe_load(path.read_text())
+    except (OSError, BadYAML) as exc:
         raise ConfigError(f"{path}: cannot read tree list: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("trees"), dict):
         raise ConfigError(f"{path}: expected a mapping with a `trees:` mapping")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from orchestrator import progress
 from orchestrator.commands.options import add_boot_options, job_spec, print_result
-from orchestrator.guest.ssh import ensure_client_key
 from orchestrator.job.boot_stage import shell_argv
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import prepare_kernel, run_job
@@ -41,6 +40,8 @@ def _shell(args: argparse.Namespace) -> int:
     argv, port = shell_argv(plan, kernel)
     progress.say(f"interactive console: {shlex.join(argv)}")
     if port:
+        from orchestrator.guest.ssh import ensure_client_key
+
         key, _ = ensure_client_key()
         progress.say(
             f"ssh: ssh -p {port} -i {key} -o StrictHostKeyChecking=no "

@@ -5,19 +5,28 @@ mapping against a frozen dataclass (field types: str, int, float, bool, tuple[st
 dict[str, str], a nested dataclass, or a mapping of names to one), so every profile-like
 file (arch profiles, busybox sources, the dropbear recipe, the host tool list) is validated
 the same way and an error reads `configs/arch/x86_64.yaml:12: qemu.max_cpus: must be ...`.
+
+Parsed documents are kept in the cache, by content (<cache>/yaml/): every kto command reads
+a few of these files before it does anything, and importing PyYAML alone costs more than
+reading them all back. A document that does not parse is never kept: its error is the same
+every time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import marshal
+import os
+import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, KtoError
 
 T = TypeVar("T")
 
@@ -31,25 +40,125 @@ class Mapping(dict[str, Any]):
     key_lines: dict[str, int]
 
 
-class _LineLoader(yaml.SafeLoader):
-    pass
+class BadYAML(Exception):
+    """A document PyYAML cannot parse (str: PyYAML's message; __cause__: its error)."""
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Mapping:
-    out = Mapping()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[str(key)] = key_node.start_mark.line + 1
-    return out
+# Bump when the encoding below changes.
+_CACHE_FORMAT = "1"
+_yaml_stamp: str | None = None
 
 
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
+def _pyyaml_stamp() -> str:
+    """Which PyYAML (its file and mtime) and Python parsed a cached document."""
+    global _yaml_stamp
+    if _yaml_stamp is None:
+        import importlib.util
+
+        spec = importlib.util.find_spec("yaml")
+        origin = spec.origin if spec and spec.origin else ""
+        try:
+            mtime = os.stat(origin).st_mtime_ns if origin else 0
+        except OSError:
+            mtime = 0
+        _yaml_stamp = f"{_CACHE_FORMAT}\0{sys.version}\0{origin}\0{mtime}"
+    return _yaml_stamp
+
+
+def _encode(v: Any) -> Any:
+    """Parsed YAML as marshal keeps it: a line-numbered Mapping becomes a tuple (YAML
+    itself never makes one)."""
+    if isinstance(v, Mapping):
+        return (v.line, v.key_lines, {k: _encode(x) for k, x in v.items()})
+    if isinstance(v, dict):
+        return {k: _encode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_encode(x) for x in v]
+    return v
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, tuple):
+        line, key_lines, items = v
+        out = Mapping((k, _decode(x)) for k, x in items.items())
+        out.line, out.key_lines = line, key_lines
+        return out
+    if isinstance(v, dict):
+        return {k: _decode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    return v
+
+
+def _cached(text: str, kind: str, parse: Callable[[str], Any]) -> Any:
+    """parse(text), kept in the cache by (content, kind, PyYAML, Python)."""
+    from orchestrator.paths import cache_dir
+
+    key = hashlib.sha256(f"{_pyyaml_stamp()}\0{kind}\0{text}".encode()).hexdigest()[:32]
+    path = cache_dir() / "yaml" / f"{key}.marshal"
+    try:
+        return _decode(marshal.loads(path.read_bytes()))
+    except (OSError, EOFError, ValueError, TypeError):
+        pass  # not cached yet (or by another Python): parse
+    data = parse(text)
+    try:
+        blob = marshal.dumps(_encode(data))
+    except ValueError:  # a value marshal cannot keep (a YAML date): parse it every time
+        return data
+    from orchestrator import atomic
+
+    with contextlib.suppress(KtoError):  # a read-only cache: parse every time
+        atomic.write_bytes(path, blob, durable=False)
+    return data
+
+
+def _parse_plain(text: str) -> Any:
+    import yaml
+
+    # libyaml's parser when PyYAML was built with it: the same documents, ~10x faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise BadYAML(str(exc)) from exc
+
+
+def safe_load(text: str) -> Any:
+    """yaml.safe_load (libyaml's parser when available), cached; BadYAML if it fails."""
+    return _cached(text, "plain", _parse_plain)
+
+
+_line_loader: Any = None
+
+
+def _parse_with_lines(text: str) -> Any:
+    """Every mapping a Mapping, with the lines of its keys; BadYAML if it fails."""
+    global _line_loader
+    import yaml
+
+    if _line_loader is None:
+
+        class LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+            pass
+
+        def construct_mapping(loader: Any, node: Any) -> Mapping:
+            out = Mapping()
+            out.line = node.start_mark.line + 1
+            out.key_lines = {}
+            for key_node, value_node in node.value:
+                key = loader.construct_object(key_node, deep=True)
+                out[key] = loader.construct_object(value_node, deep=True)
+                out.key_lines[str(key)] = key_node.start_mark.line + 1
+            return out
+
+        LineLoader.add_constructor(
+            yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping
+        )
+        _line_loader = LineLoader
+    try:
+        return yaml.load(text, Loader=_line_loader)
+    except yaml.YAMLError as exc:
+        raise BadYAML(str(exc)) from exc
 
 
 def read_yaml(path: Path, what: str = "data file", allow_empty: bool = False) -> Any:
@@ -65,13 +174,14 @@ def read_yaml(path: Path, what: str = "data file", allow_empty: bool = False) ->
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
     try:
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        data = _cached(text, "lines", _parse_with_lines)
+    except BadYAML as bad:
+        cause = bad.__cause__
+        mark = getattr(cause, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(cause, "problem", None) or str(cause).splitlines()[0]
         hint = "YAML indents with spaces, never tabs" if "\t" in text else None
-        raise ConfigError(f"{where}: not valid YAML ({problem})", hint=hint) from exc
+        raise ConfigError(f"{where}: not valid YAML ({problem})", hint=hint) from cause
     if data is None and not allow_empty:
         raise ConfigError(f"{path}: empty {what}", hint="see the comments in the shipped file")
     return data
@@ -144,6 +254,17 @@ def _value(c: Checker, tp: Any, v: Any, parent: Any, key: str) -> Any:
     raise TypeError(f"schema: unsupported field type {tp!r} for {key}")
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """typing.get_type_hints evaluates every annotation: once per class."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def load_as(cls: type[T], data: Any, path: Path, prefix: str = "") -> T:
     """`data` (a parsed mapping) as a `cls` instance; unknown, missing, mistyped keys fail.
 
@@ -152,7 +273,7 @@ def load_as(cls: type[T], data: Any, path: Path, prefix: str = "") -> T:
     c = Checker(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {prefix.rstrip('.') or 'the file'} must be a mapping")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(map(str, data)) - set(fields))
     if unknown:

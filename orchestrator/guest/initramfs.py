@@ -7,7 +7,6 @@ concatenated archives in order, compressed or not, as long as each starts 4-byte
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import re
@@ -18,7 +17,6 @@ from pathlib import Path
 from orchestrator import atomic, progress
 from orchestrator.config.arch import ArchProfile
 from orchestrator.errors import ConfigError, UserError
-from orchestrator.guest import dropbear
 from orchestrator.guest import protocol as guest_protocol
 from orchestrator.guest.busybox import busybox_for
 from orchestrator.guest.cpio import Archive, pad4
@@ -173,6 +171,8 @@ def compress(data: bytes, compression: str) -> bytes:
     if compression == "none":
         return data
     if compression == "gzip":
+        import gzip  # only when the base archive is built
+
         # mtime=0 keeps the bytes reproducible; the zero padding keeps an appended archive
         # 4-byte aligned, which the kernel's unpacker requires.
         gz = gzip.compress(data, compresslevel=9, mtime=0)
@@ -194,7 +194,11 @@ def build_base_initramfs(
     init = render_init()
     needs_cc = any(t.helpers() for t in chosen)
     cc_version = _compiler(profile)[1] if needs_cc else ""
-    sshd_bin = dropbear.dropbear_for(profile).read_bytes() if sshd else b""
+    sshd_bin = b""
+    if sshd:
+        from orchestrator.guest.dropbear import dropbear_for
+
+        sshd_bin = dropbear_for(profile).read_bytes()
     key = _cache_key(profile, busybox, init, chosen, cc_version, sshd_bin)
     suffix = ".cpio.gz" if profile.qemu.initrd_compression == "gzip" else ".cpio"
     path = initramfs_dir() / f"{profile.name}-{key}{suffix}"

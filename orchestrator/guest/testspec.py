@@ -35,12 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from orchestrator.config.arch import known_arches, load_profile
+from orchestrator.config.schema import BadYAML, safe_load
 from orchestrator.errors import ConfigError, UserError
 from orchestrator.guest.metrics import METRIC_PARSERS
-from orchestrator.parser import CustomPattern
+from orchestrator.parser.patterns import CustomPattern
 from orchestrator.paths import guest_tests_dir
 
 TEST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -304,8 +303,8 @@ def _regex(c: _Check, v: Any, key: str) -> str:
 
 def load_test_file(path: Path) -> GuestTest:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = safe_load(path.read_text())
+    except (OSError, BadYAML) as exc:
         raise ConfigError(f"{path}: cannot read test description: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping")

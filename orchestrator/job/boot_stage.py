@@ -3,29 +3,33 @@ status channel, SSH work after the test, and the verdict with its record."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__, atomic, progress
 from orchestrator.build import record as build_record
 from orchestrator.config.arch import ArchProfile
 from orchestrator.errors import KtoError
-from orchestrator.guest import initramfs, monitor, workload
-from orchestrator.guest import ssh as guestssh
+from orchestrator.guest import initramfs
 from orchestrator.guest.protocol import BOOT_OK, HOLD_RELEASE, POWEROFF, TEST_END_RE
 from orchestrator.job.fatal import QUIET, FatalWatch
 from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.plan import JobPlan, Kernel, timeouts
 from orchestrator.job.verdict import Verdict, judge
-from orchestrator.parser import ConsoleParser, Finding
 from orchestrator.proc import tool_version
 from orchestrator.results.layout import FINDINGS, INITRD, JOB_RECORD, STATUS_LOG
 from orchestrator.vm.accel import choose_accel
 from orchestrator.vm.qemu import BootSpec, build_argv, reproducer
 from orchestrator.vm.session import ConsoleSession
+
+if TYPE_CHECKING:  # a command job (`kto boot -- CMD`) needs no workload, SSH only --network
+    from orchestrator.guest import ssh as guestssh
+    from orchestrator.guest import workload
+    from orchestrator.parser import ConsoleParser, CustomPattern, Finding
 
 HOLD_SECONDS = 300  # the guest waits this long at most for the host's SSH work
 
@@ -60,7 +64,11 @@ def guest_argv(
     """The initramfs for this boot (cached base + job archive) and the QEMU argv to boot it."""
     profile = plan.profile
     base = initramfs.build_base_initramfs(profile, sshd=guest.network)
-    pub = guestssh.ensure_client_key()[1] if guest.network else None
+    pub = None
+    if guest.network:
+        from orchestrator.guest.ssh import ensure_client_key
+
+        pub = ensure_client_key()[1]
     job = initramfs.job_archive(
         guest.name,
         command=guest.command,
@@ -94,14 +102,28 @@ def _guest_job(plan: JobPlan, wl: workload.WorkloadPlan | None, shell: bool = Fa
         append=(*(wl.cmdline if wl else ()), *b.append),  # --append comes last: it wins
         network=b.network,
         hold=HOLD_SECONDS if (b.ssh_commands or b.fetch) and not shell else 0,
-        ssh_port=guestssh.free_loopback_port() if b.network else None,
-        host_key=guestssh.make_host_key() if b.network else None,
+        ssh_port=_free_port() if b.network else None,
+        host_key=_host_key() if b.network else None,
     )
+
+
+def _free_port() -> int:
+    from orchestrator.guest.ssh import free_loopback_port
+
+    return free_loopback_port()
+
+
+def _host_key() -> guestssh.HostKey:
+    from orchestrator.guest.ssh import make_host_key
+
+    return make_host_key()
 
 
 def _workload(plan: JobPlan, accel: str, kernel: Kernel) -> workload.WorkloadPlan | None:
     if plan.test is None:
         return None
+    from orchestrator.guest import workload
+
     return workload.plan(
         plan.test,
         plan.profile.name,
@@ -167,7 +189,9 @@ class HostWork:
     def __call__(self, _test_rc: int) -> bool:
         """Do the SSH work; False tells the console session to stop the guest."""
         assert self.port and self.host_key
-        ssh = guestssh.GuestSSH(self.port, self.host_key.public)
+        from orchestrator.guest.ssh import GuestSSH
+
+        ssh = GuestSSH(self.port, self.host_key.public)
         try:
             ssh.connect(timeout=60)
             for cmd in self.commands:
@@ -228,7 +252,21 @@ def boot(
         argv = guest_argv(plan, kernel.image, choice.accel, guest, outdir / INITRD, status_path)
     limits = timeouts(plan, wl.time_limit if wl else None).scaled(profile.qemu.timeout_scale)
     forbidden = [p for p in (wl.test.criteria.forbidden if wl else ())]
-    parser = ConsoleParser([*plan.spec.boot.patterns, *forbidden])
+    patterns: list[str | CustomPattern] = [*plan.spec.boot.patterns, *forbidden]
+    for p in patterns:  # a bad --pattern fails here, before QEMU starts
+        re.compile(p if isinstance(p, str) else p.regex)
+    parser: ConsoleParser | None = None
+
+    def console_parser() -> ConsoleParser:
+        # Made once QEMU runs (the session's on_spawn): loading the parser's tables then
+        # overlaps QEMU's start-up instead of delaying it.
+        nonlocal parser
+        if parser is None:
+            from orchestrator.parser import ConsoleParser
+
+            parser = ConsoleParser(patterns)
+        return parser
+
     watch = FatalWatch(plan.spec.boot.fatal_grace)
 
     def found(findings: list[Finding]) -> None:
@@ -239,13 +277,14 @@ def boot(
     def on_line(line: str) -> None:
         if wl:
             wl.monitor.feed(line)
-        found(parser.feed(line))
+        found(console_parser().feed(line))
 
     def should_stop(now: float, last_output: float) -> str | None:
         # A report followed by silence (a deadlock) is complete: judge it now, not when
         # the next report (a hung task, minutes later) would have closed it.
-        if parser.reporting and now - last_output >= QUIET:
-            found(parser.flush())
+        p = console_parser()
+        if p.reporting and now - last_output >= QUIET:
+            found(p.flush())
         return watch.should_stop(now, last_output)
 
     record: dict[str, Any] = {
@@ -271,6 +310,7 @@ def boot(
         echo=echo,
         on_test_end=host_work if host_work.wanted else None,
         should_stop=should_stop,
+        on_spawn=console_parser,
     )
     try:
         with progress.phase(
@@ -281,14 +321,17 @@ def boot(
         ):
             session.run()
     finally:
-        parser.finish()
-        findings = [f.to_dict() for f in parser.findings]
+        done = console_parser()
+        done.finish()
+        findings = [f.to_dict() for f in done.findings]
         atomic.write_json(outdir / FINDINGS, {"findings": findings})
         outcome = session.outcome
         status = read_status_channel(status_path) if status_path else None
         reconcile_status(outcome, status)
         verdict = judge(outcome, findings, infra_error=host_work.error)
         if wl:
+            from orchestrator.guest import monitor
+
             verdict = monitor.evaluate(wl.test, verdict, outcome, wl.monitor)
             record["metrics"] = wl.monitor.metrics()
         if guest.network:

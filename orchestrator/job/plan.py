@@ -39,7 +39,7 @@ class JobPlan:
     profile: ArchProfile
     test: GuestTest | None  # None: a command job (`-- CMD`) or one /init handles itself
     skip: str | None  # why the test cannot run on this arch: a SKIP, nothing built
-    tree: str  # the tree name or path, the default applied
+    tree: str  # the tree name or path, the default applied ("": a given kernel, no build)
     fragments: tuple[str, ...]  # --config fragments + the ones the test needs
     smp: int
     kernel: Kernel | None  # given by the user (`kto boot KERNEL`): nothing to build
@@ -101,7 +101,9 @@ def plan_job(spec: JobSpec, prebuilt: Path | None = None) -> JobPlan:
 
         resolve_fragments(profile, fragments)  # an unknown fragment fails before the build
     tree = spec.tree
-    if tree is None:
+    if tree is None and kernel is not None:
+        tree = ""  # nothing to build: kernels/trees.yaml is not read
+    elif tree is None:
         from orchestrator.build.trees import load_tree_specs
 
         tree = load_tree_specs()[1]

@@ -13,11 +13,26 @@ from __future__ import annotations
 
 import codecs
 import os
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.parser.findings import Finding
-from orchestrator.parser.stream import ConsoleParser, CustomPattern
+from orchestrator.parser.patterns import CustomPattern
+
+if TYPE_CHECKING:
+    from orchestrator.parser.stream import ConsoleParser
 
 __all__ = ["ConsoleParser", "CustomPattern", "Finding", "parse_file", "parse_text"]
+
+
+def __getattr__(name: str) -> Any:
+    # The stream parser and its tables load on first use: a test description (which names
+    # CustomPattern) is read before QEMU starts, the console only once it runs.
+    if name == "ConsoleParser":
+        from orchestrator.parser.stream import ConsoleParser
+
+        return ConsoleParser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _CHUNK = 1 << 20
 _MAX_CARRY = 1 << 16  # longer "lines" (binary garbage) are cut
@@ -26,6 +41,8 @@ _MAX_CARRY = 1 << 16  # longer "lines" (binary garbage) are cut
 def parse_text(
     text: str, custom_patterns: list[str | CustomPattern] | tuple[str | CustomPattern, ...] = ()
 ) -> list[Finding]:
+    from orchestrator.parser.stream import ConsoleParser
+
     parser = ConsoleParser(custom_patterns)
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -67,6 +84,8 @@ def parse_file(
     path: str | os.PathLike[str],
     custom_patterns: list[str | CustomPattern] | tuple[str | CustomPattern, ...] = (),
 ) -> list[Finding]:
+    from orchestrator.parser.stream import ConsoleParser
+
     parser = ConsoleParser(custom_patterns)
     for line in iter_lines(path):
         parser.feed(line)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
 
 from orchestrator.parser import line_rules, titles
 from orchestrator.parser.findings import Finding
@@ -30,6 +29,7 @@ from orchestrator.parser.lines import (
     split_context,
     strip_host_prefix,
 )
+from orchestrator.parser.patterns import CustomPattern
 from orchestrator.parser.report_types import (
     INFO_WITH_STACK,
     OOPS_TYPES,
@@ -56,15 +56,6 @@ _CPU_PID = re.compile(r"CPU: (\d+) PID: (\d+)")
 _TASK = re.compile(r"task (\S+?):(\d+)\b")
 _PANIC = "Kernel panic - not syncing"
 _LOCKDEP_ECHO = "WARNING: possible circular locking dependency detected"
-
-
-@dataclass(frozen=True)
-class CustomPattern:
-    """A test-specific console pattern; a match becomes a ``kind`` finding."""
-
-    regex: str
-    name: str | None = None  # title; default: the matched text, normalised
-    kind: str = "custom"
 
 
 class _Report:

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import secrets
 import shlex
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__, atomic
 from orchestrator.paths import results_dir
 from orchestrator.results.layout import BUILD_LOG, JOB_RECORD, LATEST, RUN_RECORD
-from orchestrator.results.model import Job, load_job
+
+if TYPE_CHECKING:  # `kto boot` loads no job records
+    from orchestrator.results.model import Job
 
 
 def host_info() -> dict[str, Any]:
+    # os.uname() is what socket.gethostname() and platform.release()/machine() read (their
+    # imports cost a boot more than the record); sys.version's first word is
+    # platform.python_version().
+    uname = os.uname()
     distro = None
     os_release = Path("/etc/os-release")
     if os_release.is_file():
@@ -32,12 +35,12 @@ def host_info() -> dict[str, Any]:
             if line.startswith("PRETTY_NAME="):
                 distro = line.split("=", 1)[1].strip('"')
     return {
-        "hostname": socket.gethostname(),
-        "kernel": platform.release(),
-        "machine": platform.machine(),
+        "hostname": uname.nodename,
+        "kernel": uname.release,
+        "machine": uname.machine,
         "cpus": os.cpu_count(),
         "distro": distro,
-        "python": platform.python_version(),
+        "python": sys.version.split()[0],
     }
 
 
@@ -143,6 +146,8 @@ def start_inputs(
 
 def job_seconds(job_dir: Path) -> float:
     """Wall time of a job's guest phase, from its job.json (0 if it never got that far)."""
+    from orchestrator.results.model import load_job
+
     durations = load_job(job_dir).record.get("durations") or {}
     try:
         return float(sum(durations.values()))
@@ -151,6 +156,8 @@ def job_seconds(job_dir: Path) -> float:
 
 
 def _jobs(run_dir: Path) -> list[Job]:
+    from orchestrator.results.model import load_job
+
     return [load_job(p) for p in sorted(run_dir.iterdir()) if (p / JOB_RECORD).is_file()]
 
 
@@ -178,7 +185,7 @@ def new_run_dir(label: str, root: Path | None = None) -> Path:
     root = root or results_dir()
     root.mkdir(parents=True, exist_ok=True)
     while True:
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{secrets.token_hex(2)}"
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{os.urandom(2).hex()}"
         path = root / run_id
         try:
             path.mkdir()  # never reuse (and so never overwrite) an old run

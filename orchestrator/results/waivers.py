@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from orchestrator.config.schema import BadYAML, safe_load
 from orchestrator.errors import ConfigError
 from orchestrator.paths import configs_dir
 
@@ -80,7 +79,7 @@ def load(path: Path | None = None) -> Waivers:
     if not path.exists():
         return Waivers([], str(path))
     try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        doc = safe_load(path.read_text())
+    except BadYAML as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     return parse(doc, str(path))

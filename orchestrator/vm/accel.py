@@ -7,7 +7,6 @@ stock kernel ~1000x slower than hardware KVM, and cross-arch guests can never us
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,8 @@ class HostFacts:
 
     @classmethod
     def probe(cls, root: Path = Path("/")) -> HostFacts:
+        import platform
+
         dev = root / "dev" / "kvm"
         flags: set[str] = set()
         try:
@@ -68,9 +69,9 @@ def kvm_problem(guest_arch: str, host: HostFacts) -> str | None:
 
 
 def choose_accel(requested: str, guest_arch: str, host: HostFacts | None = None) -> AccelChoice:
-    host = host or HostFacts.probe()
-    if requested == "tcg":
+    if requested == "tcg":  # nothing about the host matters (no probe: every profile loads)
         return AccelChoice("tcg", "requested with --accel tcg")
+    host = host or HostFacts.probe()
     problem = kvm_problem(guest_arch, host)
     if requested == "kvm":
         if problem and host.arch != guest_arch:
