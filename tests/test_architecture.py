@@ -17,6 +17,8 @@ FORBIDDEN = {
     "results": ("vm", "build", "guest", "commands"),
     "config": ("vm", "build", "guest", "job", "results", "commands"),
     "vm": ("build", "commands"),
+    # Decoding reads a vmlinux and a tree; it never builds, boots or writes results.
+    "symbolize": ("vm", "build", "guest", "job", "results", "commands"),
 }
 
 
