@@ -17,6 +17,8 @@ FORBIDDEN = {
     "results": ("vm", "build", "guest", "commands"),
     "config": ("vm", "build", "guest", "job", "results", "commands"),
     "vm": ("build", "commands"),
+    # Decoding reads a vmlinux and a tree; it never builds, boots or writes results.
+    "symbolize": ("vm", "build", "guest", "job", "results", "commands"),
 }
 
 
@@ -65,7 +67,7 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     assert "orchestrator.vm.session" in _imports(bad)
 
 
-@pytest.mark.parametrize("command", ["report", "compare"])
+@pytest.mark.parametrize("command", ["report", "report-mail", "compare"])
 def test_reports_never_load_pexpect_or_the_build(command: str, tmp_path: Path) -> None:
     # A real (empty) run directory, so the command runs to the end in the child.
     code = f"""
@@ -73,7 +75,8 @@ import sys
 from orchestrator.cli import main
 from orchestrator.results.runrecord import new_run_dir
 run = new_run_dir("t", root=__import__("pathlib").Path({str(tmp_path)!r}))
-argv = ["report", str(run)] if {command!r} == "report" else ["compare", str(run), str(run)]
+argv = {{"report": ["report", str(run)], "report-mail": ["report", str(run), "--mail"],
+        "compare": ["compare", str(run), str(run)]}}[{command!r}]
 rc = main(argv)
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pexpect", "ptyprocess", "tuxmake",
     "paramiko") or m.startswith(("orchestrator.vm", "orchestrator.build", "orchestrator.guest")))

@@ -189,3 +189,18 @@ def test_banner_series_applies_to_debian_61(tmp_path: Path) -> None:
         head = apply_series(tree, series, tmp_path / "w")
         assert head != tree.base_commit
         assert "kto-banner" in (tree.repo / "init" / "main.c").read_text()
+
+
+def test_patch_files_and_summary_name_the_touched_files() -> None:
+    from orchestrator.build.patches import Patch, Series
+
+    text = (
+        "From: A <a@example.org>\nSubject: [PATCH 1/1] x\n\nbody\n---\n"
+        "diff --git a/kernel/fork.c b/kernel/fork.c\n--- a/kernel/fork.c\n+++ b/kernel/fork.c\n"
+        "diff --git a/mm/old.c b/mm/new.c\nsimilarity index 90%\n"
+    )
+    patch = Patch("[PATCH 1/1] x", 1, 1, "id@example.org", "A <a@example.org>", text)
+    assert patch.files == ["kernel/fork.c", "mm/old.c", "mm/new.c"]
+    summary = Series("s.mbox", "mbox", [patch]).summary()
+    assert summary["patches"][0]["files"] == ["kernel/fork.c", "mm/old.c", "mm/new.c"]
+    assert "text" not in summary["patches"][0]

@@ -44,6 +44,7 @@ from orchestrator.config.arch import ArchProfile, load_profile
 from orchestrator.errors import BuildError
 from orchestrator.proc import require_tool, tool_version
 from orchestrator.results.layout import BUILD_LOG
+from orchestrator.symbolize.elf import NotElf, read_elf
 
 
 @dataclass
@@ -279,7 +280,27 @@ def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> di
     return meta
 
 
-def _record(i: _Inputs, key: str, head: str, meta: dict[str, Any], out: Path) -> dict[str, Any]:
+def debug_facts(build_dir: Path, source_dir: Path) -> dict[str, Any]:
+    """Where a job decodes its kernel's stack frames (orchestrator/symbolize): the vmlinux
+    in the build dir, with its build id (the build dir is reused: a later build relinks it,
+    and the id tells the two apart) and whether it has line tables at all."""
+    vmlinux = build_dir / "vmlinux"
+    try:
+        info = read_elf(vmlinux)
+    except (OSError, NotElf):
+        info = None
+    return {
+        "vmlinux": str(vmlinux),
+        "build_dir": str(build_dir),
+        "source_dir": str(source_dir),
+        "build_id": info.build_id if info else None,
+        "debug_info": info.has_debug_line if info else False,
+    }
+
+
+def _record(
+    i: _Inputs, key: str, head: str, meta: dict[str, Any], out: Path, build_dir: Path
+) -> dict[str, Any]:
     image = out / i.profile.build.kernel_image
     results = meta.get("results", {})
     tree, profile = i.tree, i.profile
@@ -323,6 +344,7 @@ def _record(i: _Inputs, key: str, head: str, meta: dict[str, Any], out: Path) ->
             "config": {"path": "config", "sha256": _sha256(out / "config")},
             "build_log": {"path": BUILD_LOG},
         },
+        "debug": debug_facts(build_dir, tree.worktree),
     }
 
 
@@ -352,7 +374,7 @@ def build(req: BuildRequest) -> BuildResult:
             build_dir = build_dir_for(work, config_text)
             evict(work.parent, keep=build_dir)
             meta = _compile(i, build_dir, out, work, key)
-            record = _record(i, key, head, meta, out)
+            record = _record(i, key, head, meta, out, build_dir)
             write_record(out, record)
             final = root / key
             if final.exists():

@@ -25,6 +25,7 @@ from orchestrator.proc import require_tool, run
 
 WORK_BRANCH = "kto/work"
 _NM = re.compile(r"\[[^\]]*?\b(\d+)/(\d+)\s*\]")
+_DIFF_FILES = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 
 
 @dataclass
@@ -44,6 +45,17 @@ class Patch:
     def diff(self) -> str:
         pos = self.text.find("\ndiff --git ")
         return self.text[pos + 1 :] if pos >= 0 else ""
+
+    @property
+    def files(self) -> list[str]:
+        """The files the patch touches (both names of a rename), in diff order: a reply
+        about a finding threads under the patch that touched the guilty file."""
+        out: list[str] = []
+        for m in _DIFF_FILES.finditer(self.diff()):
+            for name in m.groups():
+                if name not in out:
+                    out.append(name)
+        return out
 
 
 @dataclass
@@ -68,7 +80,10 @@ class Series:
             "source": self.source,
             "kind": self.kind,
             "hash": self.hash,
-            "patches": [{k: v for k, v in asdict(p).items() if k != "text"} for p in self.patches],
+            "patches": [
+                {**{k: v for k, v in asdict(p).items() if k != "text"}, "files": p.files}
+                for p in self.patches
+            ],
         }
 
 

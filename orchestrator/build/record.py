@@ -54,4 +54,4 @@ def fragment_names(record: dict[str, Any] | None) -> list[str] | None:
 
 def summary(record: dict[str, Any]) -> dict[str, Any]:
     """What a job record keeps of its kernel's build record."""
-    return {k: record.get(k) for k in ("key", "reproducer", "inputs")}
+    return {k: record.get(k) for k in ("key", "reproducer", "inputs", "debug")}

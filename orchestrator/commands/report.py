@@ -1,14 +1,16 @@
-"""`kto report RUN`: regenerate a run's JUnit, KCIDB and HTML reports from its directory."""
+"""`kto report RUN`: regenerate a run's JUnit, KCIDB and HTML reports from its directory;
+`--mail` also writes reply mails about its new findings (never sends them)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from orchestrator.errors import KtoError
 from orchestrator.results import waivers
 from orchestrator.results.compare import summary_lines
-from orchestrator.results.model import resolve_run
-from orchestrator.results.reports import write_reports
+from orchestrator.results.model import Run, resolve_run
+from orchestrator.results.reports import Report, write_reports
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -32,9 +34,63 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--base-url",
         metavar="URL",
-        help="where the results folder is published, for KCIDB log URLs (default: file://)",
+        help="where the results folder is published, for KCIDB log URLs (default: file://) "
+        "and the Closes: link of --mail",
+    )
+    p.add_argument(
+        "--mail",
+        action="store_true",
+        help="write one reply mail per NEW finding (each failing job when there is no earlier "
+        "run) into <run>/mail/NN-<slug>.eml: threaded under the patch that touched the "
+        "guilty file, Cc its maintainers and lists; kto never sends them",
+    )
+    p.add_argument(
+        "--to-author",
+        action="store_true",
+        help="with --mail: address each mail To: the patch's author (default: to you, from "
+        "`git config user.email`)",
     )
     return p
+
+
+def _git_config(key: str) -> str | None:
+    from orchestrator.proc import run as run_tool
+
+    try:
+        res = run_tool(["git", "config", "--get", key], check=False, timeout=10)
+    except KtoError:
+        return None
+    return (res.stdout.strip() or None) if res.returncode == 0 else None
+
+
+def _history(run: Run) -> dict[tuple[str, str], str]:
+    """fail:runs of each (job, title) across the earlier runs of the same work."""
+    from orchestrator.matrix.history import cell_of, classify
+
+    lines = {(ln.cell, ln.title): ln for ln in classify(run.path).lines}
+    out = {}
+    for job in run.jobs:
+        for f in job.findings:
+            ln = lines.get((cell_of(job), str(f.get("title"))))
+            if ln is not None and ln.before:
+                before = " ".join(str(t) for t in ln.before)
+                out[(job.name, str(f.get("title")))] = f"{ln.now} now; before: {before}"
+    return out
+
+
+def write_mails(args: argparse.Namespace, report: Report) -> list[Path]:
+    from orchestrator.results.mail import Identity
+    from orchestrator.results.mail import write_mails as write
+
+    identity = Identity(_git_config("user.name"), _git_config("user.email"))
+    return write(
+        report.run,
+        report.comparison,
+        identity,
+        to_author=args.to_author,
+        base_url=args.base_url,
+        history=_history(report.run),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,4 +111,11 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for name, path in report.files.items():
         print(f"  {name + ':':9} {path}")
+    if args.mail:
+        mails = write_mails(args, report)
+        print(f"  mail:     {len(mails)} message(s) (not sent)")
+        for path in mails:
+            print(f"    {path}")
+    elif args.to_author:
+        print("  (--to-author has no effect without --mail)")
     return 0

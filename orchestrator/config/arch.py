@@ -22,6 +22,9 @@ class TargetFacts:
     uname_machine: str
     host_aliases: tuple[str, ...]  # platform.machine() names of a host of this arch
     kvm_cpu_flags: tuple[str, ...]  # cpuinfo flags meaning hardware virtualisation (or none)
+    # What a stack trace's return addresses are: False (x86_64, arm64) = the instruction after
+    # the call, so symbolizing looks one byte back; True (sparc64: %i7) = the call itself.
+    return_address_is_call: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,17 @@ def _tool_packages() -> dict[str, str]:
         packages.setdefault(p.build.cc, p.build.cc_package)
         packages.setdefault(f"{p.target.triplet}-gcc", p.build.cc_package)
         packages.setdefault(p.qemu.binary, p.qemu.package)
+        # addr2line and nm decode stack frames (orchestrator/symbolize): the cross binutils,
+        # which the cross gcc package depends on.
+        for tool in ("addr2line", "nm"):
+            packages.setdefault(f"{p.target.triplet}-{tool}", binutils_package(p.target.triplet))
     return packages
+
+
+def binutils_package(triplet: str) -> str:
+    """Debian's cross binutils package of a GNU triplet (x86_64-linux-gnu ->
+    binutils-x86-64-linux-gnu: Debian package names have no underscores)."""
+    return f"binutils-{triplet.replace('_', '-')}"
 
 
 def package_for(tool: str) -> str:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from orchestrator.build.kernel import BuildRequest
 from orchestrator.errors import BuildError, KtoError, PatchApplyError
 from orchestrator.job.boot_stage import base_record, boot
+from orchestrator.job.decode_stage import decode_findings
 from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.plan import JobPlan, Kernel, plan_job
 from orchestrator.job.spec import JobSpec
@@ -150,4 +151,7 @@ def run_job(
             verdict = Verdict(job.status, job.reason, job.title, job.findings)
             return JobResult(spec, verdict, job_dir, job.record, build=built, error=exc)
         return record_stopped(plan, job_dir, Status.ERROR, exc, "boot", extra)
+    # findings.json is written by the boot stage; its frames are decoded once the verdict is
+    # on disk, with the vmlinux and source tree the build record names.
+    decode_findings(job_dir, kernel.build_record, plan.profile)
     return JobResult(spec, verdict, job_dir, record, outcome, built)

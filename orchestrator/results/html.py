@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from orchestrator.results import decoded
 from orchestrator.results.compare import CLASSES, LABELS, Comparison
 from orchestrator.results.layout import (
     CONSOLE,
@@ -47,6 +48,7 @@ pre { background: #fafafa; border: 1px solid #ddd; padding: .6em; overflow-x: au
       max-height: 30em; font-size: 12px; }
 dl.kv { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; margin: 0; }
 dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; font-family: monospace; }
+pre .dec { color: #0d47a1; } pre .src { color: #757575; }
 """
 
 
@@ -179,9 +181,39 @@ def _job_detail(job: Job) -> str:
         out.append(
             f"<details><summary><b>{escape(str(f.get('title')))}</b>{waived} "
             f'<span class="small">{escape(str(f.get("kind")))}, {lines}</span></summary>'
-            f"<pre>{escape(str(f.get('report') or ''))}</pre></details>"
+            f"{_decoding(f)}<pre>{_report(f)}</pre></details>"
         )
     return "\n".join(out)
+
+
+def _report(finding: dict[str, Any]) -> str:
+    """The report; decoded frames carry file:line and, beside them, the source line."""
+    if not decoded.is_decoded(finding):
+        return escape(str(finding.get("report") or ""))
+    rows = []
+    for line in decoded.decoded_lines(finding):
+        text = escape(line.text)
+        if line.decoded:
+            text = f'<span class="dec">{text}</span>'
+        if line.source:
+            text += f'<span class="src">{escape(decoded.SOURCE_SEP + line.source)}</span>'
+        rows.append(text)
+    return "\n".join(rows)
+
+
+def _decoding(finding: dict[str, Any]) -> str:
+    """Guilty file:line, its maintainers and lists, and why frames were not decoded."""
+    people, lists = decoded.recipients(finding)
+    items = [
+        ("guilty", decoded.guilty_summary(finding)),
+        ("maintainers", ", ".join(people) or None),
+        ("lists", ", ".join(lists) or None),
+    ]
+    notes = decoded.notes(finding)
+    body = _kv(items) if any(v for _, v in items) else ""
+    if notes:
+        body += f'<p class="small">{escape("; ".join(notes))}</p>'
+    return body
 
 
 def _metrics(metrics: Any) -> str | None:

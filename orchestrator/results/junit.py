@@ -11,8 +11,9 @@ from collections import defaultdict
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from orchestrator.results.model import Job, Run
 from orchestrator.job.verdict import Status
+from orchestrator.results import decoded
+from orchestrator.results.model import Job, Run
 
 BODY_LIMIT = 64 * 1024  # a report excerpt, not a second console log
 
@@ -47,7 +48,11 @@ def testcase(job: Job, repeats: int = 1) -> TestCase:
         failing = job.failing_findings()
         first = failing[0] if failing else None
         message = job.title or (first or {}).get("title") or job.reason
-        body = (first or {}).get("report") or job.reason
+        # The decoded report (frames with file:line and source text) when the job has one.
+        body = decoded.decoded_text(first) if first else ""
+        body = body or job.reason
+        if first and (where := decoded.guilty_summary(first)):
+            body = f"guilty: {where}\n\n{body}"
         if len(failing) > 1:
             body += "\n\nalso: " + "; ".join(f["title"] for f in failing[1:])
         case.add_failure_info(message=message, output=body[:BODY_LIMIT], failure_type="FAIL")

@@ -3,6 +3,7 @@
     results/<run-id>/            run id: <YYYYmmdd-HHMMSS>-<label>-<4 hex>, sortable by time
       run.json                   what the run was asked to do, host, versions, timings
       junit.xml kcidb.json report.html summary.json
+      mail/NN-<slug>.eml         `kto report --mail`: reply mails about new findings
       <job>/                     one folder per job: <arch>-<test>[-r<repeat>]
         job.json findings.json console.log console.timing.tsv status.log build.log
     results/latest -> <run-id>
@@ -26,5 +27,6 @@ JUNIT = "junit.xml"
 KCIDB = "kcidb.json"
 HTML = "report.html"
 SUMMARY = "summary.json"
+MAIL_DIR = "mail"  # `kto report --mail`: NN-<slug>.eml, one reply per new finding
 # Files of a job folder, in the order a person looks at them.
 JOB_FILES = (CONSOLE, FINDINGS, JOB_RECORD, BUILD_LOG, CONSOLE_TIMING)
