@@ -13,8 +13,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.results.model import Job, Run
 from orchestrator.job.verdict import Status
+from orchestrator.results.model import Job, Run
 
 Key = tuple[str, str, str, str]
 CLASSES = ("new", "fixed", "still", "flaky")
@@ -145,7 +145,7 @@ def compare(old: Run | None, new: Run) -> Comparison:
         keys = sorted(set(seen_after) | {k for k in seen_before if k in new_jobs})
         classes = set()
         for k in keys:
-            old_hits = seen_before.get(key, [False] * len(old_jobs.get(k, [])))
+            old_hits = seen_before.get(k, [False] * len(old_jobs.get(k, [])))
             new_hits = seen_after.get(k, [False] * len(new_jobs[k]))
             c = _classify(old_hits, new_hits)
             if c:

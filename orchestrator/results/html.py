@@ -148,11 +148,7 @@ def _kv(items: list[tuple[str, Any]]) -> str:
 
 
 def _job_detail(job: Job) -> str:
-    files = " · ".join(
-        f'<a href="{_link(job, n)}">{n}</a>'
-        for n in JOB_FILES
-        if job.has(n)
-    )
+    files = " · ".join(f'<a href="{_link(job, n)}">{n}</a>' for n in JOB_FILES if job.has(n))
     out = [
         f'<h3 id="job-{escape(job.name)}">{_status(job)} {escape(job.name)}</h3>',
         _kv(

@@ -1,13 +1,13 @@
 """The names of everything kto writes in a run directory and a build directory, defined once.
 
-    results/<run-id>/            run id: <YYYYmmdd-HHMMSS>-<label>-<4 hex>, sortable by time
-      run.json                   what the run was asked to do, host, versions, timings
-      junit.xml kcidb.json report.html summary.json
-      mail/NN-<slug>.eml         `kto report --mail`: reply mails about new findings
-      <job>/                     one folder per job: <arch>-<test>[-r<repeat>]
-        job.json findings.json console.log console.timing.tsv status.log build.log
-    results/latest -> <run-id>
-    <cache>/builds/<key>/        build.json build.log config <kernel image>
+results/<run-id>/            run id: <YYYYmmdd-HHMMSS>-<label>-<4 hex>, sortable by time
+  run.json                   what the run was asked to do, host, versions, timings
+  junit.xml kcidb.json report.html summary.json
+  mail/NN-<slug>.eml         `kto report --mail`: reply mails about new findings
+  <job>/                     one folder per job: <arch>-<test>[-r<repeat>]
+    job.json findings.json console.log console.timing.tsv status.log build.log
+results/latest -> <run-id>
+<cache>/builds/<key>/        build.json build.log config <kernel image>
 """
 
 from __future__ import annotations

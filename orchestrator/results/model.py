@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.errors import UserError
+from orchestrator.job.outcome import ConsoleOutcome
+from orchestrator.job.verdict import Status, judge
 from orchestrator.paths import results_dir
 from orchestrator.results.layout import CONSOLE, FINDINGS, JOB_RECORD, RUN_RECORD
-from orchestrator.job.verdict import Status, judge
 from orchestrator.results.waivers import Waivers
-
 
 _RUN_ID = re.compile(r"^(\d{8}-\d{6})-(?P<label>.+)-[0-9a-f]{4}$")
 

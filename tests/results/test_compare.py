@@ -90,3 +90,15 @@ def test_summary_text(tmp_path: Path) -> None:
     )
     assert any(ln.startswith("  NEW   test    debian-6.1 x86_64") for ln in lines)
     assert lines[-1].startswith("  INFRA x86_64-infra-r0: ERROR")
+
+
+def test_finding_classed_per_test_not_by_the_last_test(tmp_path: Path) -> None:
+    # Last night the panic was seen on "b" only; tonight on "a" and "b": new on "a".
+    old = make_run(
+        tmp_path, "20261124-100000-night-x86_64-0001", [_test("a", passing=True), _test("b")]
+    )
+    new = make_run(tmp_path, "20261124-110000-night-x86_64-0002", [_test("a"), _test("b")])
+    (finding,) = [
+        ch for ch in compare(load_run(old), load_run(new)).changes if ch.what == "finding"
+    ]
+    assert finding.cls == "new"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.results import waivers
 from orchestrator.errors import ConfigError, UserError
-from orchestrator.results.model import list_runs, load_run, previous_run, resolve_run
 from orchestrator.job.verdict import Status
+from orchestrator.results import waivers
+from orchestrator.results.model import list_runs, load_run, previous_run, resolve_run
 
 from .runs import DATA, PANIC_X86, SMOKE_RUN, SMOKE_X86, edit_json, make_run
 
