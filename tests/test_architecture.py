@@ -86,3 +86,19 @@ sys.exit(rc)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "HEAVY []" in res.stdout, res.stdout
+
+
+def test_a_command_boot_loads_only_what_it_uses() -> None:
+    # `kto boot KERNEL -- CMD` is kto's cost over bare QEMU: the modules for tests,
+    # SSH, YAML parsing and decoding load when a job uses them, not at import.
+    code = """
+import sys
+import orchestrator.cli, orchestrator.commands.boot, orchestrator.job.runner
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("yaml", "paramiko")
+    or m.startswith(("orchestrator.symbolize", "orchestrator.guest.ssh",
+                     "orchestrator.guest.workload", "orchestrator.build.kernel")))
+print("HEAVY", heavy)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "HEAVY []" in res.stdout, res.stdout

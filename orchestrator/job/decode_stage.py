@@ -17,7 +17,6 @@ from typing import Any
 from orchestrator import atomic, progress
 from orchestrator.config.arch import ArchProfile
 from orchestrator.results.layout import FINDINGS
-from orchestrator.symbolize.decode import inputs_from_build_record, symbolize_with
 
 
 def decode_findings(
@@ -31,6 +30,9 @@ def decode_findings(
     findings = doc.get("findings") if isinstance(doc, dict) else None
     if not findings:
         return
+    # Loaded only now: a job without findings (most of them) pays nothing for decoding.
+    from orchestrator.symbolize.decode import inputs_from_build_record, symbolize_with
+
     t0 = time.monotonic()
     try:
         decoded = symbolize_with(findings, inputs_from_build_record(build_record), profile)
