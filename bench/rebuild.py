@@ -93,7 +93,14 @@ def kto_build(arch: str, patches: Path | None, extra: list[str]) -> float:
     return took
 
 
-def raw_make(arch: str, worktree: Path, build_dir: Path, timestamp: str) -> float:
+def raw_make(
+    arch: str,
+    worktree: Path,
+    build_dir: Path,
+    timestamp: str,
+    target: str | None = None,
+    env_extra: dict[str, str] | None = None,
+) -> float:
     p = load_profile(arch)
     cross = f"{p.target.triplet}-"
     argv = [
@@ -106,10 +113,10 @@ def raw_make(arch: str, worktree: Path, build_dir: Path, timestamp: str) -> floa
         f"CROSS_COMPILE={cross}",
         f"CC=ccache {cross}gcc",
         "HOSTCC=ccache gcc",
-        p.build.kernel_image,
+        target or p.build.kernel_image,
     ]
     tree = resolve_tree("debian-6.1")
-    env = {**os.environ, **stable_environment(tree, timestamp)}
+    env = {**os.environ, **stable_environment(tree, timestamp), **(env_extra or {})}
     t0 = time.monotonic()
     res = subprocess.run(argv, cwd=worktree, env=env, capture_output=True, text=True)
     took = time.monotonic() - t0

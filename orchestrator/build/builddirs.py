@@ -9,6 +9,10 @@ fragments, a bisect going back and forth) never rebuilds the world.
       configs/<cfg>/used       touched at every use: the LRU clock
       progress.json            the last builds' cost (build/estimate.py)
 
+Each cached kernel (<cache>/builds/<key>/) keeps its own vmlinux for decoding its findings;
+those are capped too (KTO_VMLINUX_GB, default 10), oldest removed first: an old kernel's
+findings then say "frames not decoded" instead of filling the disk night after night.
+
 The cap (KTO_BUILD_DIRS_GB, default 30) counts every tree's and arch's build dirs; eviction
 takes only dirs of the tree being built (its lock is held, so no other kto process is using
 them) and never the one in use. A build directory whose last make was killed starts afresh.
@@ -28,6 +32,7 @@ from orchestrator.build.cache import artifacts_root
 
 BUILDING_MARK = ".kto-building"
 DEFAULT_CAP_GB = 30.0
+DEFAULT_VMLINUX_CAP_GB = 10.0
 
 
 def config_hash(config_text: str) -> str:
@@ -65,12 +70,37 @@ def _size(path: Path) -> int:
     return total
 
 
-def _cap_bytes() -> int:
+def _cap_bytes(var: str = "KTO_BUILD_DIRS_GB", default: float = DEFAULT_CAP_GB) -> int:
     try:
-        gb = float(os.environ.get("KTO_BUILD_DIRS_GB", DEFAULT_CAP_GB))
+        gb = float(os.environ.get(var, default))
     except ValueError:
-        gb = DEFAULT_CAP_GB
+        gb = default
     return int(gb * (1 << 30))
+
+
+def prune_kept_vmlinux(root: Path, keep: Path, cap: int | None = None) -> list[Path]:
+    """Remove the oldest cached kernels' kept vmlinux files (never `keep`'s) until they
+    all fit under the cap."""
+    cap = _cap_bytes("KTO_VMLINUX_GB", DEFAULT_VMLINUX_CAP_GB) if cap is None else cap
+    kept = []
+    for path in root.glob("*/vmlinux"):
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            kept.append((st.st_mtime, st.st_blocks * 512, path))
+    total = sum(size for _, size, _ in kept)
+    removed = []
+    for _, size, path in sorted(kept):
+        if total <= cap:
+            break
+        if path == keep:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+        total -= size
+        removed.append(path)
+    if removed:
+        progress.say(f"kept vmlinux files over {cap >> 30} GiB: removed the {len(removed)} oldest")
+    return removed
 
 
 def evict(tree_work: Path, keep: Path, cap: int | None = None) -> list[Path]:

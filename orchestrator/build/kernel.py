@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestrator import __version__, progress
 from orchestrator.build import kconfig
-from orchestrator.build.builddirs import BUILDING_MARK, build_dir_for, evict
+from orchestrator.build.builddirs import BUILDING_MARK, build_dir_for, evict, prune_kept_vmlinux
 from orchestrator.build.cache import (
     artifacts_root,
     cache_key,
@@ -280,17 +280,33 @@ def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> di
     return meta
 
 
-def debug_facts(build_dir: Path, source_dir: Path) -> dict[str, Any]:
-    """Where a job decodes its kernel's stack frames (orchestrator/symbolize): the vmlinux
-    in the build dir, with its build id (the build dir is reused: a later build relinks it,
-    and the id tells the two apart) and whether it has line tables at all."""
-    vmlinux = build_dir / "vmlinux"
+def keep_vmlinux(build_dir: Path, out: Path) -> Path | None:
+    """The build dir is reused by the next build of this config (another series, a bisect
+    step), which relinks its vmlinux: each cached kernel keeps its own. A hard link costs
+    no disk (ld writes a new file rather than rewriting the old one in place); a copy is
+    the fallback across file systems."""
+    src, dst = build_dir / "vmlinux", out / "vmlinux"
+    if not src.is_file():
+        return None
     try:
-        info = read_elf(vmlinux)
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+def debug_facts(
+    vmlinux: Path | None, recorded_as: Path, build_dir: Path, source_dir: Path
+) -> dict[str, Any]:
+    """Where a job decodes its kernel's stack frames (orchestrator/symbolize): the kernel's
+    own vmlinux (`recorded_as`, where the cache entry will hold it), its build id (a check
+    that it is the same link) and whether it has line tables at all."""
+    try:
+        info = read_elf(vmlinux) if vmlinux else None
     except (OSError, NotElf):
         info = None
     return {
-        "vmlinux": str(vmlinux),
+        "vmlinux": str(recorded_as) if info else None,
         "build_dir": str(build_dir),
         "source_dir": str(source_dir),
         "build_id": info.build_id if info else None,
@@ -301,6 +317,7 @@ def debug_facts(build_dir: Path, source_dir: Path) -> dict[str, Any]:
 def _record(
     i: _Inputs, key: str, head: str, meta: dict[str, Any], out: Path, build_dir: Path
 ) -> dict[str, Any]:
+    vmlinux = keep_vmlinux(build_dir, out)
     image = out / i.profile.build.kernel_image
     results = meta.get("results", {})
     tree, profile = i.tree, i.profile
@@ -344,7 +361,7 @@ def _record(
             "config": {"path": "config", "sha256": _sha256(out / "config")},
             "build_log": {"path": BUILD_LOG},
         },
-        "debug": debug_facts(build_dir, tree.worktree),
+        "debug": debug_facts(vmlinux, artifacts_root() / key / "vmlinux", build_dir, tree.worktree),
     }
 
 
@@ -382,5 +399,6 @@ def build(req: BuildRequest) -> BuildResult:
             out.rename(final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        prune_kept_vmlinux(root, keep=final / "vmlinux")
         write_index(root, rkey, key)
         return BuildResult(record, final)

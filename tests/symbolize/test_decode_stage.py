@@ -56,7 +56,7 @@ def test_a_decoder_crash_is_recorded_not_raised(
     def boom(*_a, **_k):  # type: ignore[no-untyped-def]
         raise RuntimeError("kto bug")
 
-    monkeypatch.setattr(decode_stage, "symbolize_with", boom)
+    monkeypatch.setattr("orchestrator.symbolize.decode.symbolize_with", boom)
     decode_stage.decode_findings(job, record, load_profile("x86_64"))
     after = json.loads((job / "findings.json").read_text())
     assert after["findings"] == before["findings"]
