@@ -49,7 +49,7 @@ test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-faults: setup
-	$(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests/faults -m "slow or not slow" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

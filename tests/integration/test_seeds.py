@@ -6,28 +6,21 @@ seed 002 and both x86_64 and arm64; this is the share that fits CI."""
 
 from __future__ import annotations
 
+import email
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .kto_cli import REPO, kto
+from .kto_cli import REPO, added_line, decoded_guilty, kto, kto_run
 
 pytestmark = pytest.mark.integration
 
 SERIES = REPO / "kernels" / "series"
 
 
-def _run(*args: str) -> tuple[int, dict[str, Any], str]:
-    res = kto("run", *args)
-    out = res.stdout + res.stderr[-4000:]
-    line = next((ln for ln in res.stdout.splitlines() if ln.strip().startswith("record:")), None)
-    assert line, f"no record line (exit {res.returncode}):\n{out}"
-    record = Path(line.split(":", 1)[1].strip())
-    job = json.loads(record.read_text())
-    job["_dir"] = record.parent
-    return res.returncode, job, out
+_run = kto_run
 
 
 def _titles(job: dict[str, Any]) -> list[str]:
@@ -94,13 +87,34 @@ def test_seed_003_rcutorture_onoff_unbalanced_mmdrop() -> None:
 @pytest.mark.parametrize(
     ("series", "status"), [(None, "PASS"), ("seed-004-sparc64-cpumask", "FAIL")]
 )
-def test_seed_004_sparc64_mm_cpumask(series: str | None, status: str) -> None:
+def test_seed_004_sparc64_mm_cpumask(series: str | None, status: str, tmp_path: Path) -> None:
     extra = ["--patches", str(SERIES / series)] if series else []
-    rc, job, out = _run("--arch", "sparc64", "--test", "mm-churn", "--duration", "15", *extra)
+    # Its own results dir: with no earlier run to compare with, the failing job gets a mail.
+    rc, job, out = _run(
+        "--arch", "sparc64", "--test", "mm-churn", "--duration", "15", *extra, results=tmp_path
+    )  # fmt: skip
     assert job["verdict"]["status"] == status, out
     if series:
         assert rc == 1
         assert _titles(job)[0] == "WARNING in smp_flush_tlb_pending", _titles(job)
         assert "not in its mm_cpumask" in job["verdict"]["findings"][0]["report"]
+        # Decoded with the kernel's own vmlinux to the check the series added: the WARN
+        # itself, or (the check tail-calls the warning) its call in the guilty function.
+        (patch,) = (SERIES / series).glob("*.patch")
+        guilty = decoded_guilty(job)
+        assert guilty["function"] == "smp_flush_tlb_pending", guilty
+        assert (guilty["file"], guilty["line"]) in {
+            added_line(patch, "WARN_ONCE("),
+            added_line(patch, "tlb_flush_cpumask_check(mm, cpu);"),
+        }, guilty
+        # The reply mail: under the patch's Message-Id, Cc the guilty file's maintainers.
+        res = kto("report", str(job["_dir"].parent), "--mail", results=tmp_path)
+        assert res.returncode == 0, res.stderr
+        (eml,) = (job["_dir"].parent / "mail").glob("*.eml")
+        mail = email.message_from_bytes(eml.read_bytes())
+        assert mail["In-Reply-To"] == "<20261202104500.4.seed004@example.org>"
+        assert mail["Subject"].startswith("Re: [PATCH] sparc64: clear mm_cpumask")
+        assert "davem@davemloft.net" in mail["Cc"] and "sparclinux@vger.kernel.org" in mail["Cc"]
+        assert "arch/sparc/kernel/smp_64.c:" in mail.get_payload()
     else:
         assert rc == 0 and not _titles(job)
