@@ -33,13 +33,15 @@ def _step(culprit: int, p: float = 1.0, u: float = 0.0, seed: int = 0, skip=()):
     return run
 
 
-@pytest.mark.parametrize("culprit", [1, 5, 8, 16])
-def test_deterministic_bug_costs_log2_steps(culprit: int) -> None:
-    n = 16
-    res = find_culprit(n, _step(culprit))
-    assert res.culprit == culprit and res.confidence >= 0.95
-    middle = {i for i, _ in res.steps} - {0, n}
-    assert len(middle) <= math.ceil(math.log2(n)) + 1
+@pytest.mark.parametrize("n", [2, 5, 16, 37, 64])
+def test_deterministic_bug_costs_log2_builds(n: int) -> None:
+    # Every culprit position: at most ceil(log2 n) kernels built between good and bad (the
+    # confirming runs are boots of kernels already built); with the two ends, log2 n + 2.
+    for culprit in range(1, n + 1):
+        res = find_culprit(n, _step(culprit))
+        assert res.culprit == culprit and res.confidence >= 0.95, culprit
+        middle = {i for i, _ in res.steps} - {0, n}
+        assert len(middle) <= math.ceil(math.log2(n)), (culprit, sorted(middle))
 
 
 def test_flaky_bug_is_found_with_its_confidence() -> None:

@@ -475,12 +475,12 @@ def test_a_warning_keeps_the_guest_running(fake: Run) -> None:
     assert o.ended_early is None and o.test_rc == 0 and o.poweroff_marker
 
 
-def test_a_flooding_guest_fills_no_disk_and_is_still_judged(
-    fake: Run, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def flood_check(fake: Run, flood_lines: int, timeouts: Timeouts = FAST) -> ConsoleOutcome:
+    """A guest that prints a WARNING, then floods 100-byte lines, then powers off: the
+    1 MiB cap plus the 4 MiB tail on disk, every line parsed, the WARNING judged."""
     from orchestrator.parser import ConsoleParser
 
-    monkeypatch.setenv("KTO_CONSOLE_MAX_MB", "1")
+    fake.mp.setenv("KTO_CONSOLE_MAX_MB", "1")
     head, tail = guest_console().split(TEST_END.encode())
     warn = b"".join(
         b"[   9.000] " + ln + b"\n"
@@ -500,19 +500,24 @@ def test_a_flooding_guest_fills_no_disk_and_is_still_judged(
     data = head + warn
     data += TEST_END.encode() + tail
     parser = ConsoleParser()
-    session = ConsoleSession([*fake.argv], fake.outdir, FAST, on_line=lambda ln: parser.feed(ln))
+    session = ConsoleSession([*fake.argv], fake.outdir, timeouts, on_line=parser.feed)
     fake.session = session
-    fake.console(data, flood=f"{60_000},{'x' * 99}")  # ~6 MB after the warning
+    fake.console(data, flood=f"{flood_lines},{'x' * 99}")
     o = session.run()
     parser.finish()
     size = (fake.outdir / CONSOLE).stat().st_size
-    assert o.bytes > 6_000_000 and o.dropped_bytes > 0
+    assert o.bytes > flood_lines * 100 and o.dropped_bytes > 0
     assert size < (1 << 20) + (4 << 20) + 4096, size  # the cap plus the kept tail
     log = fake.log()
     assert b"console.log capped at 1048576 bytes" in log
     assert log.endswith(b"reboot: Power down\n")  # the flood came just before the last line
     assert [f.title for f in parser.findings] == ["WARNING in __mmdrop"]
-    assert o.test_rc == 0 and o.lines > 60_000
+    assert o.test_rc == 0 and o.lines > flood_lines
+    return o
+
+
+def test_a_flooding_guest_fills_no_disk_and_is_still_judged(fake: Run) -> None:
+    flood_check(fake, 60_000)  # ~6 MB after the warning; 1 GB: tests/faults
 
 
 def test_a_rebooting_guest_is_an_error_not_a_loop(fake: Run) -> None:

@@ -105,17 +105,39 @@ class Search:
         k = max(range(1, self.n + 1), key=lambda i: post[i])
         return k, post[k]
 
+    def bracket(self) -> tuple[int, int] | None:
+        """(last good, first bad) while every run so far agrees with a deterministic bug:
+        each tested commit all good or all bad, every good one before every bad one. None
+        once a run contradicts that (a flaky reproduction, or a false match)."""
+        good = [i for i, e in self.evidence.items() if e.runs and not e.bad]
+        bad = [i for i, e in self.evidence.items() if e.bad]
+        if any(0 < e.bad < e.runs for e in self.evidence.values()):
+            return None
+        lo, hi = max(good, default=0), min(bad, default=self.n)
+        return (lo, hi) if lo < hi else None
+
     def next_commit(self) -> int:
         """The commit i whose run best halves the mass: P(culprit <= i), the chance that i
-        is bad, closest to 1/2, among commits 1..n-1 that can be tested. With p = 1 this is
-        plain bisection; near the end it tests both sides of the likely culprit."""
+        is bad, closest to 1/2, among commits that can be tested. With p = 1 this is plain
+        bisection; near the end it tests both sides of the likely culprit.
+
+        While the runs agree with a deterministic bug, only commits inside the bracket
+        (last good, first bad) are candidates, and once it is one commit wide only its two
+        ends, which are built already: a deterministic bug then costs ceil(log2 n) builds
+        between good and bad, and the confirming runs are boots of kernels in the cache."""
         post = self.posterior()
-        best, gap, cum = self.n, 2.0, 0.0
-        for i in range(1, self.n):
-            cum += post[i]
-            if i not in self.skipped and abs(cum - 0.5) < gap:
-                best, gap = i, abs(cum - 0.5)
-        return best
+        cum = [0.0] * (self.n + 1)
+        for i in range(1, self.n + 1):
+            cum[i] = cum[i - 1] + post[i]
+        if (b := self.bracket()) is not None:
+            lo, hi = b
+            inside = [i for i in range(lo + 1, hi) if i not in self.skipped]
+            if inside:  # the middle of the bracket: plain bisection
+                return min(inside, key=lambda i: abs(2 * i - lo - hi))
+            ends = [i for i in (lo, hi) if i not in self.skipped]
+            return min(ends or [self.n], key=lambda i: abs(cum[i] - 0.5))
+        candidates = [i for i in range(1, self.n) if i not in self.skipped] or [self.n]
+        return min(candidates, key=lambda i: abs(cum[i] - 0.5))
 
     def done(self, confidence: float) -> bool:
         return self.best()[1] >= confidence

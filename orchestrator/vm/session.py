@@ -80,7 +80,7 @@ class ConsoleSession:
         self._last_check = 0.0
         # console.log keeps the first max_log bytes and the last TAIL_KEPT of the rest.
         self.max_log = int(float(os.environ.get("KTO_CONSOLE_MAX_MB", DEFAULT_MAX_MB)) * (1 << 20))
-        self._tail = b""
+        self._tail = bytearray()
         self._log: BinaryIO | None = None
         self._timing: Any = None
         self._child: pexpect.spawn | None = None
@@ -169,7 +169,11 @@ class ConsoleSession:
         else:  # a flooding guest: bounded disk, every line still goes to the parser
             keep = max(0, self.max_log - self.outcome.bytes)
             self._log.write(data[:keep])
-            self._tail = (self._tail + data[keep:])[-TAIL_KEPT:]
+            # Trimmed in bulk: cutting to TAIL_KEPT at every read copies 4 MiB per read,
+            # which in a flood of small reads took the CPU QEMU needed.
+            self._tail += data[keep:]
+            if len(self._tail) > 2 * TAIL_KEPT:
+                del self._tail[:-TAIL_KEPT]
             self.outcome.dropped_bytes += len(data) - keep
         self.outcome.bytes += len(data)
         if self.echo:
@@ -297,6 +301,7 @@ class ConsoleSession:
                     if self._partial:  # an unterminated last line is a line too
                         self._split(b"\n", time.monotonic())
                     if self.outcome.dropped_bytes:
+                        del self._tail[:-TAIL_KEPT]
                         dropped = self.outcome.dropped_bytes - len(self._tail)
                         log.write(
                             f"\n[kto: console.log capped at {self.max_log} bytes: {dropped} "
