@@ -57,6 +57,10 @@ class Classified:
     lines: list[Line] = field(default_factory=list)
     history: list[str] = field(default_factory=list)  # run ids compared with, newest first
     versions_changed: list[str] = field(default_factory=list)
+    run_id: str = ""
+    # Per cell, the test's own fail:runs now and in each run of the history, newest first
+    # (None: the cell did not run then, or had no verdict): the report's history strip.
+    strips: dict[str, list[Tally | None]] = field(default_factory=dict)
 
     def of(self, cls: str) -> list[Line]:
         return [ln for ln in self.lines if ln.cls == cls]
@@ -69,6 +73,7 @@ class Classified:
         return {
             "history": self.history,
             "versions_changed": self.versions_changed,
+            "strips": {c: [str(t) if t else None for t in s] for c, s in self.strips.items()},
             **{
                 c: [
                     {
@@ -139,7 +144,11 @@ def classify(run_dir: Path, limit: int = HISTORY) -> Classified:
     history = _history(run, limit)
     now, infra = _tallies(run)
     past = [_tallies(r)[0] for r in history]
-    result = Classified(history=[r.id for r in history])
+    result = Classified(history=[r.id for r in history], run_id=run.id)
+    for cell in sorted(set(now) | set(infra)):
+        result.strips[cell] = [
+            t.get("") if (t := tallies.get(cell)) else None for tallies in (now, *past)
+        ]
     if history:
         a, b = _versions(run), _versions(history[0])
         result.versions_changed = [

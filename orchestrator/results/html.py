@@ -49,6 +49,10 @@ pre { background: #fafafa; border: 1px solid #ddd; padding: .6em; overflow-x: au
 dl.kv { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; margin: 0; }
 dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; font-family: monospace; }
 pre .dec { color: #0d47a1; } pre .src { color: #757575; }
+.box { display: inline-block; min-width: 2.6em; color: #fff; font-size: 11px;
+       text-align: center; border-radius: 2px; }
+.cls-persistent { color: #8d6e63; font-weight: 700; }
+.cls-unstable { color: #ef6c00; font-weight: 700; } .cls-infra { color: #6a1b9a; }
 """
 
 
@@ -112,6 +116,64 @@ def _grid(run: Run) -> str:
         out.append(f"<tr><th>{escape(tree)}</th><th>{escape(config)}</th>{''.join(tds)}</tr>")
     out.append("</table>")
     return "\n".join(out)
+
+
+def _strip_box(tally: Any) -> str:
+    """One run of a cell in its history strip: green all passed, red all failed, orange
+    some repeats failed, grey no verdict (not run, ERROR/MISS)."""
+    if tally is None:
+        return '<span class="box" style="background:#bdbdbd" title="no verdict">&nbsp;</span>'
+    colour = (
+        COLOURS["PASS"]
+        if tally.fails == 0
+        else COLOURS["FAIL"]
+        if tally.fails == tally.runs
+        else COLOURS["ERROR"]
+    )
+    return f'<span class="box" style="background:{colour}" title="{tally}">{tally}</span>'
+
+
+def _night_to_night(night: Any) -> str:
+    """The matrix's history (orchestrator.matrix.history.Classified): NEW / FIXED /
+    PERSISTENT / UNSTABLE / INFRA with fail:runs, and each cell's strip, oldest first."""
+    if night is None:
+        return ""
+    rows = []
+    for line in night.lines:
+        before = " ".join(str(t) for t in line.before) or "-"
+        rows.append(
+            f'<tr><td class="cls-{escape(line.cls)}">{escape(line.cls.upper())}</td>'
+            f"<td>{escape(line.cell)}</td><td>{escape(line.title or '(the test)')}</td>"
+            f"<td>{line.now}</td><td>{escape(before)}</td></tr>"
+        )
+    changes = (
+        "<table><tr><th>class</th><th>cell</th><th>finding</th><th>fail:runs now</th>"
+        "<th>before (newest first)</th></tr>" + "".join(rows) + "</table>"
+        if rows
+        else "<p>Nothing new, fixed or unstable"
+        + ("" if night.history else " (the first run of this matrix)")
+        + ".</p>"
+    )
+    versions = ""
+    if night.versions_changed:
+        items = "".join(f"<li>{escape(v)}</li>" for v in night.versions_changed)
+        versions = (
+            '<div class="warn"><b>Tool versions changed since the last run</b> (suspects, '
+            f"not kernel regressions)<ul>{items}</ul></div>"
+        )
+    ids = [*reversed(night.history), night.run_id]
+    head = "".join(f'<th class="small">{escape(i[:15])}</th>' for i in ids)
+    strip_rows = []
+    for cell, strip in sorted(night.strips.items()):
+        boxes = "".join(f"<td>{_strip_box(t)}</td>" for t in reversed(strip))
+        pad = "<td></td>" * (len(ids) - len(strip))
+        strip_rows.append(f"<tr><td>{escape(cell)}</td>{pad}{boxes}</tr>")
+    strips = (
+        f'<table class="strip"><tr><th>cell</th>{head}</tr>{"".join(strip_rows)}</table>'
+        if strip_rows
+        else ""
+    )
+    return f"<h2>Night to night</h2>\n{versions}{changes}\n<h3>History per cell</h3>\n{strips}"
 
 
 def _regressions(c: Comparison | None) -> str:
@@ -242,7 +304,7 @@ def _timings(timings: Any) -> str | None:
     return " · ".join(f"{k} {float(v):.1f} s" for k, v in timings.items() if v is not None)
 
 
-def render(run: Run, comparison: Comparison | None = None) -> str:
+def render(run: Run, comparison: Comparison | None = None, night: Any = None) -> str:
     rec = run.record
     inputs = rec.get("inputs") or {}
     host = rec.get("host") or {}
@@ -290,6 +352,7 @@ def render(run: Run, comparison: Comparison | None = None) -> str:
 <h1>kto run {escape(run.id)}</h1>
 <p>{tally}</p>
 {missing}
+{_night_to_night(night)}
 <h2>Regressions</h2>
 {_regressions(comparison)}
 <h2>Matrix</h2>

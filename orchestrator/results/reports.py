@@ -82,9 +82,18 @@ def write_reports(
     }
     atomic.write_text(files["junit"], junit.render(run))
     atomic.write_json(files["kcidb"], kcidb.export(run, base_url))
-    atomic.write_text(files["html"], report_html.render(run, comparison))
+    atomic.write_text(files["html"], report_html.render(run, comparison, _night(run_dir, run)))
     atomic.write_text(files["summary"], json.dumps(summary(run, comparison), indent=2) + "\n")
     return Report(run, comparison, files)
+
+
+def _night(run_dir: Path, run: Any) -> Any:
+    """A matrix run's night-to-night classification for its report (None for other runs)."""
+    if not str(run.record.get("compare_key") or "").startswith("matrix:"):
+        return None
+    from orchestrator.matrix.history import classify
+
+    return classify(run_dir)
 
 
 def run_waivers(run_dir: Path, base: waivers_mod.Waivers) -> waivers_mod.Waivers:

@@ -88,6 +88,37 @@ def test_new_fixed_persistent_unstable_infra(tmp_path: Path) -> None:
     assert "3:3 now vs 0:2 last time" in new.text()
     assert str(got[("unstable", "d", W)].now) == "2:2"
     assert c.history == ["20261202-010000-matrix-n-0002", "20261201-010000-matrix-n-0001"]
+    # the per-cell strip: the test's own fail:runs, newest first; no verdict = None
+    strips = {
+        cell.rsplit(".", 1)[1]: [str(t) if t else None for t in s] for cell, s in c.strips.items()
+    }
+    assert strips["a"] == ["3:3", "0:2", "0:2"]
+    assert strips["d"] == ["2:2", "1:2", "0:2"]
+    assert strips["e"] == [None, "0:2", "0:2"]
+
+
+def test_the_report_shows_the_lists_and_the_strips(tmp_path: Path) -> None:
+    from orchestrator.results.reports import write_reports
+
+    _night(tmp_path, "20261201-010000-matrix-n-0001", {"a": [None, None], "b": [W, None]})
+    run = _night(tmp_path, "20261202-010000-matrix-n-0002", {"a": [W, W], "b": [None, None]})
+    html = write_reports(run).files["html"].read_text()
+    assert "<h2>Night to night</h2>" in html
+    assert '<td class="cls-new">NEW</td><td>debian-6.1.none.default.x86_64.a</td>' in html
+    assert f"<td>{W}</td><td>2:2</td><td>0:2</td>" in html
+    # a's strip, oldest first: green 0:2, then red 2:2
+    a_row = next(
+        r for r in html.split("<tr>") if r.startswith("<td>debian-6.1.none.default.x86_64.a")
+    )
+    assert a_row.index('title="0:2"') < a_row.index('title="2:2"')
+    assert 'background:#c62828" title="2:2"' in a_row
+
+
+def test_a_plain_run_has_no_night_to_night(tmp_path: Path) -> None:
+    from orchestrator.results.reports import write_reports
+
+    run = _night(tmp_path, "20261201-010000-run-x-0001", {"a": [None]}, key="run:x")
+    assert "Night to night" not in write_reports(run).files["html"].read_text()
 
 
 def test_other_matrices_and_first_nights_are_not_history(tmp_path: Path) -> None:
