@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -252,22 +252,61 @@ def _execute(
 
 
 def _confirmations(m: Matrix, run_dir: Path, runs: int) -> list[MatrixJob]:
-    """More repeats of each cell whose failure is NEW against the earlier nights."""
-    new = {line.cell for line in classify(run_dir).new}
+    """More repeats of each cell whose failure is NEW against the earlier nights, and as
+    many runs of the kernel the cell had last time, where that kernel differs from
+    tonight's and is still in the build cache: "3:3 now, 0:2 with last night's kernel"
+    says the kernel changed, not the machine or the workload."""
+    classified = classify(run_dir)
+    new = {line.cell for line in classified.new}
     out = []
     for cell in m.cells:
         if cell.folder not in new:
             continue
+        extra = {"cell": {"id": m.cell_id(cell), "matrix": m.name, **cell.labels()}}
         first = m.repeats[cell]
         for r in range(first, first + runs):
             spec = cell.job(m.boot, r)
-            extra = {"cell": {"id": m.cell_id(cell), "matrix": m.name, **cell.labels()}}
             folder = f"{cell.folder}-r{r}"
             if not finished(run_dir / folder):
                 out.append(
                     MatrixJob(cell, spec, plan_job(spec), folder, {**extra, "confirm": True})
                 )
+        before = _previous_kernel(run_dir, cell.folder, classified.history)
+        if before is None:
+            continue
+        rid, kernel = before
+        for r in range(runs):
+            spec = replace(cell.job(m.boot, r), kernel=kernel)
+            folder = f"{cell.folder}-lastkernel-r{r}"
+            if not finished(run_dir / folder):
+                mark = {"confirm": True, "previous_kernel": {"run": rid, "kernel": kernel}}
+                out.append(MatrixJob(cell, spec, plan_job(spec), folder, {**extra, **mark}))
     return out
+
+
+def _kernel_of(job_dir: Path) -> tuple[str | None, str | None]:
+    """(build key, kernel build dir) of a finished job."""
+    try:
+        rec = json.loads((job_dir / JOB_RECORD).read_text())
+    except (OSError, ValueError):
+        return None, None
+    build = rec.get("build") or {}
+    kernel = rec.get("kernel")
+    return build.get("key"), str(Path(kernel).parent) if kernel else None
+
+
+def _previous_kernel(run_dir: Path, folder: str, history: list[str]) -> tuple[str, str] | None:
+    """The newest earlier run of this cell whose kernel is not tonight's and is still
+    cached: (its run id, its kernel build dir)."""
+    key_now, _ = _kernel_of(run_dir / f"{folder}-r0")
+    for rid in history:
+        key, kernel = _kernel_of(run_dir.parent / rid / f"{folder}-r0")
+        if key is None or kernel is None:
+            continue
+        if key == key_now or not (Path(kernel) / "build.json").is_file():
+            return None  # the same kernel (a re-run says nothing new), or evicted
+        return rid, kernel
+    return None
 
 
 def resume_dir(arg: str) -> Path:

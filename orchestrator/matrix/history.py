@@ -43,11 +43,16 @@ class Line:
     title: str  # a finding title, or the verdict of the test itself
     now: Tally
     before: list[Tally]  # newest first, one per earlier run the cell ran in
+    # the previous run's kernel booted again in this run (NEW confirmation), if it was
+    last_kernel: Tally | None = None
 
     def text(self) -> str:
         prev = f" vs {self.before[0]} last time" if self.before else " (no earlier run)"
         hist = " ".join(str(t) for t in self.before[1:])
-        return f"{self.cls.upper():10} {self.cell}: {self.title} {self.now} now{prev}" + (
+        again = (
+            f"; {self.last_kernel} with last time's kernel, re-run now" if self.last_kernel else ""
+        )
+        return f"{self.cls.upper():10} {self.cell}: {self.title} {self.now} now{prev}{again}" + (
             f"; before: {hist}" if hist else ""
         )
 
@@ -81,6 +86,7 @@ class Classified:
                         "title": ln.title,
                         "now": str(ln.now),
                         "before": [str(t) for t in ln.before],
+                        "last_kernel": str(ln.last_kernel) if ln.last_kernel else None,
                     }
                     for ln in self.of(c)
                 ]
@@ -96,11 +102,16 @@ def cell_of(job: Job) -> str:
     return f"{job.tree}.{job.config}.{job.arch}.{job.test}"
 
 
-def _tallies(run: Run) -> tuple[dict[str, dict[str, Tally]], dict[str, bool]]:
-    """Per cell: {title: fail:runs} (the key "" is the test's own FAIL), and infra-only."""
+def _tallies(
+    run: Run, last_kernel: bool = False
+) -> tuple[dict[str, dict[str, Tally]], dict[str, bool]]:
+    """Per cell: {title: fail:runs} (the key "" is the test's own FAIL), and infra-only.
+    The jobs that booted an earlier run's kernel again count apart (`last_kernel`)."""
     judged: dict[str, list[Job]] = defaultdict(list)
     infra: dict[str, bool] = {}
     for job in run.jobs:
+        if bool(job.record.get("previous_kernel")) != last_kernel:
+            continue
         cell = cell_of(job)
         infra.setdefault(cell, True)
         if job.status in (Status.PASS, Status.FAIL):
@@ -143,6 +154,7 @@ def classify(run_dir: Path, limit: int = HISTORY) -> Classified:
     run = load_run(run_dir, known)
     history = _history(run, limit)
     now, infra = _tallies(run)
+    again = _tallies(run, last_kernel=True)[0]
     past = [_tallies(r)[0] for r in history]
     result = Classified(history=[r.id for r in history], run_id=run.id)
     for cell in sorted(set(now) | set(infra)):
@@ -168,7 +180,9 @@ def classify(run_dir: Path, limit: int = HISTORY) -> Classified:
             before = [p[cell].get(title, Tally(0, p[cell][""].runs)) for p in past if cell in p]
             cls = _class(cur, before)
             if cls:
-                result.lines.append(Line(cls, cell, title, cur, before))
+                rerun = again.get(cell)
+                last = rerun.get(title, Tally(0, rerun[""].runs)) if rerun else None
+                result.lines.append(Line(cls, cell, title, cur, before, last))
     return result
 
 

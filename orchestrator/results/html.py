@@ -144,11 +144,14 @@ def _night_to_night(night: Any) -> str:
         rows.append(
             f'<tr><td class="cls-{escape(line.cls)}">{escape(line.cls.upper())}</td>'
             f"<td>{escape(line.cell)}</td><td>{escape(line.title or '(the test)')}</td>"
-            f"<td>{line.now}</td><td>{escape(before)}</td></tr>"
+            f"<td>{line.now}</td><td>{escape(before)}</td>"
+            f"<td>{line.last_kernel or '-'}</td></tr>"
         )
     changes = (
         "<table><tr><th>class</th><th>cell</th><th>finding</th><th>fail:runs now</th>"
-        "<th>before (newest first)</th></tr>" + "".join(rows) + "</table>"
+        "<th>before (newest first)</th><th>last time's kernel, re-run now</th></tr>"
+        + "".join(rows)
+        + "</table>"
         if rows
         else "<p>Nothing new, fixed or unstable"
         + ("" if night.history else " (the first run of this matrix)")

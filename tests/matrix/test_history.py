@@ -10,14 +10,24 @@ from orchestrator.matrix.history import classify
 CELL = {"matrix": "n", "tree": "debian-6.1", "series": "none", "config": "default"}
 
 
-def _night(root: Path, rid: str, jobs: dict[str, list[str | None]], key: str = "matrix:n") -> Path:
-    """jobs: cell test -> one entry per repeat: None = PASS, a title = FAIL with it, "ERROR"."""
+def _night(
+    root: Path,
+    rid: str,
+    jobs: dict[str, list[str | None]],
+    key: str = "matrix:n",
+    last_kernel: dict[str, list[str | None]] | None = None,
+) -> Path:
+    """jobs: cell test -> one entry per repeat: None = PASS, a title = FAIL with it, "ERROR".
+    last_kernel: the same, for runs of the previous night's kernel (NEW confirmation)."""
     run = root / rid
     run.mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({"label": "matrix-n", "compare_key": key}))
-    for test, repeats in jobs.items():
+    runs = [(t, r, False) for t, r in jobs.items()]
+    runs += [(t, r, True) for t, r in (last_kernel or {}).items()]
+    for test, repeats, again in runs:
         for r, title in enumerate(repeats):
-            d = run / f"debian-6.1.none.default.x86_64.{test}-r{r}"
+            kind = "lastkernel-r" if again else "r"
+            d = run / f"debian-6.1.none.default.x86_64.{test}-{kind}{r}"
             d.mkdir()
             status = "PASS" if title is None else ("ERROR" if title == "ERROR" else "FAIL")
             findings = [] if status != "FAIL" else [{"kind": "warning", "title": title}]
@@ -31,6 +41,8 @@ def _night(root: Path, rid: str, jobs: dict[str, list[str | None]], key: str = "
                 "outcome": {"test_rc": 0},
                 "cell": {**CELL, "arch": "x86_64", "test": test},
             }
+            if again:
+                rec["previous_kernel"] = {"run": "earlier", "kernel": "/k"}
             (d / "job.json").write_text(json.dumps(rec))
             (d / "findings.json").write_text(json.dumps({"findings": findings}))
             (d / "console.log").write_text("")
@@ -105,13 +117,26 @@ def test_the_report_shows_the_lists_and_the_strips(tmp_path: Path) -> None:
     html = write_reports(run).files["html"].read_text()
     assert "<h2>Night to night</h2>" in html
     assert '<td class="cls-new">NEW</td><td>debian-6.1.none.default.x86_64.a</td>' in html
-    assert f"<td>{W}</td><td>2:2</td><td>0:2</td>" in html
+    assert f"<td>{W}</td><td>2:2</td><td>0:2</td><td>-</td>" in html
     # a's strip, oldest first: green 0:2, then red 2:2
     a_row = next(
         r for r in html.split("<tr>") if r.startswith("<td>debian-6.1.none.default.x86_64.a")
     )
     assert a_row.index('title="0:2"') < a_row.index('title="2:2"')
     assert 'background:#c62828" title="2:2"' in a_row
+
+
+def test_last_nights_kernel_rerun_counts_apart(tmp_path: Path) -> None:
+    _night(tmp_path, "20261201-010000-matrix-n-0001", {"a": [None, None]})
+    run = _night(
+        tmp_path,
+        "20261202-010000-matrix-n-0002",
+        {"a": [W, W, W]},
+        last_kernel={"a": [None, None]},
+    )
+    (line,) = classify(run).lines
+    assert line.cls == "new" and str(line.now) == "3:3" and str(line.last_kernel) == "0:2"
+    assert "3:3 now vs 0:2 last time; 0:2 with last time's kernel, re-run now" in line.text()
 
 
 def test_a_plain_run_has_no_night_to_night(tmp_path: Path) -> None:
