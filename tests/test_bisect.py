@@ -76,12 +76,22 @@ def _history(repo: Path, n: int) -> list[str]:
     return git(repo, "rev-list", "--reverse", "HEAD").splitlines()
 
 
-def _fake_jobs(monkeypatch: pytest.MonkeyPatch, commits: list[str], culprit: int, calls: list):
+def _fake_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+    commits: list[str],
+    culprit: int,
+    calls: list,
+    revert_fixes: bool = True,
+):
     def fake_run_job(spec: JobSpec, job_dir: Path, **_kw) -> JobResult:
         calls.append(spec.ref)
         i = commits.index(spec.ref)
         job_dir.mkdir(parents=True, exist_ok=True)
-        if i >= culprit:
+        if spec.patches:  # the culprit reverted on top of bad
+            assert i == len(commits) - 1
+            patch = next(Path(spec.patches).glob("*.patch")).read_text()
+            assert 'Subject: [PATCH] Revert "mm: step' in patch and "+int step" in patch
+        if i >= culprit and (not spec.patches or not revert_fixes):
             f = {"kind": "warning", "title": "WARNING in __mmdrop"}
             v = Verdict(Status.FAIL, "kernel reported warning", f["title"], [f])
         else:
@@ -124,6 +134,31 @@ def test_driver_finds_the_commit_and_keeps_git_bisect_state(
     log = git(resolve_tree(str(tiny_repo)).worktree, "bisect", "log")
     assert f"# first bad commit: [{commits[7]}]" in log
     assert (run_dir / "junit.xml").is_file()
+
+
+@pytest.mark.parametrize("fixes", [True, False])
+def test_verify_revert_runs_bad_without_the_culprit(
+    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, fixes: bool
+) -> None:
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 8)
+    calls: list[str] = []
+    _fake_jobs(monkeypatch, commits, culprit=5, calls=calls, revert_fixes=fixes)
+    base = JobSpec(arch="x86_64", tree=str(tiny_repo), test="hotplug")
+    run_dir, state = driver.start(
+        str(tiny_repo), commits[0], commits[-1], base, driver.Target(), 0.95, 40,
+        verify_revert=True,
+    )  # fmt: skip
+    rc = driver.run_bisect(run_dir, state)
+    out = capsys.readouterr().out
+    revert = json.loads((run_dir / "run.json").read_text())["bisect"]["revert"]
+    runs = driver.State.load(run_dir).revert_runs
+    assert len(runs) >= 2 and all(r["folder"].startswith("revert-") for r in runs)
+    if fixes:
+        assert rc == 0 and revert.startswith("revert on bad confirmed: the target is gone")
+        assert f"fail:runs 0:{len(runs)}" in out
+    else:
+        assert rc == 1 and "NOT confirmed" in revert and f"{len(runs)}:{len(runs)}" in revert
 
 
 def test_driver_resumes_without_rerunning(

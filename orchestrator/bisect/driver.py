@@ -73,6 +73,8 @@ class State:
     confidence: float
     max_runs: int
     runs: list[dict[str, Any]] = field(default_factory=list)  # {commit, folder, outcome}
+    verify_revert: bool = False
+    revert_runs: list[dict[str, Any]] = field(default_factory=list)  # {folder, outcome}
 
     def save(self, run_dir: Path) -> None:
         atomic.write_json(run_dir / STATE, asdict(self))
@@ -160,6 +162,50 @@ class Bisect:
             f"confidence {self.search.best()[1]:.0%}"
         )
         return o
+
+    def verify_revert(self, git: Git, k: int) -> str:
+        """The culprit reverted on top of BAD, run as many times as the model says a clean
+        commit needs: the target must not appear. What it showed, as one line."""
+        st = self.state
+        culprit, bad = st.commits[k], st.commits[-1]
+        series = self.run_dir / "revert"
+        if not series.is_dir():
+            diff = git.out("diff", "--binary", culprit, f"{culprit}^")
+            subject = git.out("log", "-1", "--format=%s", culprit).strip()
+            series.mkdir()
+            atomic.write_text(
+                series / "0001-revert.patch",
+                f'From: kto bisect <kto@localhost>\nSubject: [PATCH] Revert "{subject}"\n\n'
+                f"This reverts commit {culprit} on top of {bad} (kto bisect "
+                f"--verify-revert).\n---\n{diff}",
+            )
+        needed = runs_to_clear(self.search.p(), st.confidence)
+        base = JobSpec.from_dict({**st.base, "ref": bad, "patches": str(series)})
+        while len(st.revert_runs) < needed:
+            r = len(st.revert_runs)
+            folder = f"revert-{culprit[:12]}-r{r}"
+            progress.say(f"bisect: culprit reverted on bad, run {r + 1}/{needed}")
+            spec = replace(base, repeat=r)
+            result = run_job(spec, self.run_dir / folder, plan=plan_job(spec))
+            if result.verdict.status is Status.MISS:
+                st.revert_runs.append({"folder": folder, "outcome": asdict(Outcome(skip=True))})
+                st.save(self.run_dir)
+                return f"the revert of {culprit[:12]} does not apply on {bad[:12]}"
+            st.revert_runs.append({"folder": folder, "outcome": asdict(self.target.judge(result))})
+            st.save(self.run_dir)
+        outcomes = [Outcome(**r["outcome"]) for r in st.revert_runs]
+        if any(o.skip for o in outcomes):
+            return f"the revert of {culprit[:12]} does not apply on {bad[:12]}"
+        judged = [o for o in outcomes if not o.unrelated]
+        seen = sum(o.bad for o in judged)
+        verdict = (
+            "confirmed: the target is gone"
+            if judged and not seen
+            else (
+                "NOT confirmed: the target still appears" if seen else "inconclusive (no verdicts)"
+            )
+        )
+        return f"revert on bad {verdict} (fail:runs {seen}:{len(judged)})"
 
     def go(self) -> tuple[int | None, str]:
         s, n, st = self.search, self.search.n, self.state
@@ -301,6 +347,22 @@ def run_bisect(run_dir: Path, state: State) -> int:
         print(f"  suspicious: {f}")
     if note:
         print(f"  {note}")
+    if state.verify_revert:
+        if len(info["parents"]) > 1:
+            verified = "revert not tried: the culprit is a merge"
+        else:
+            verified = b.verify_revert(Git(tree.repo), k)
+            finish_run(run_dir, {}, "finished")  # the revert runs join the reports
+        runrecord.update(
+            run_dir,
+            bisect={
+                "culprit": info, "confidence": conf, "flags": flags, "note": note,
+                "revert": verified,
+            },
+        )  # fmt: skip
+        print(f"  {verified}")
+        if "NOT confirmed" in verified:
+            note = note or verified
     print(f"  git bisect log: git -C {tree.worktree} bisect log")
     return EXIT_FAIL if note else EXIT_OK  # 1: a culprit below the confidence asked for
 
@@ -313,6 +375,7 @@ def start(
     target: Target,
     confidence: float,
     max_runs: int,
+    verify_revert: bool = False,
 ) -> tuple[Path, State]:
     from orchestrator.build.trees import resolve_tree
 
@@ -335,6 +398,7 @@ def start(
         },
         confidence=confidence,
         max_runs=max_runs,
+        verify_revert=verify_revert,
     )
     state.save(run_dir)
     runrecord.update(run_dir, compare_key=f"bisect:{base.id}")

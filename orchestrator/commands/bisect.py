@@ -30,6 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--confidence", type=float, default=0.95, help="stop at this posterior mass")
     p.add_argument("--max-runs", type=int, default=60, help="run budget (default 60)")
     p.add_argument("--resume", metavar="RUN", help="go on with an interrupted bisect run")
+    p.add_argument(
+        "--verify-revert",
+        action="store_true",
+        help="then revert the culprit on top of --bad and show the target is gone (runs "
+        "sized by the model)",
+    )
     add_boot_options(p, with_arch=False)
     return p
 
@@ -50,5 +56,8 @@ def run(args: argparse.Namespace) -> int:
     args.tree, args.ref, args.patches = tree, None, None
     base = job_spec(args)
     target = Target(tuple(args.title), args.kind, args.any_failure)
-    run_dir, state = start(tree, args.good, args.bad, base, target, args.confidence, args.max_runs)
+    run_dir, state = start(
+        tree, args.good, args.bad, base, target, args.confidence, args.max_runs,
+        verify_revert=args.verify_revert,
+    )  # fmt: skip
     return run_bisect(run_dir, state)

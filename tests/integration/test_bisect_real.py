@@ -66,6 +66,7 @@ def test_bisect_finds_the_commit_that_breaks_cpu_offline(tmp_path: Path) -> None
             "hotplug",
             "--duration",
             "5",
+            "--verify-revert",
         ],
         cwd=REPO,
         env=env,
@@ -77,6 +78,8 @@ def test_bisect_finds_the_commit_that_breaks_cpu_offline(tmp_path: Path) -> None
     culprit = commits[4]
     assert "first bad commit" in res.stdout and culprit[:12] in res.stdout, res.stdout
     assert "cpu/hotplug: warn on the first CPU offline" in res.stdout
+    # the culprit reverted on top of bad: the WARN is gone in every run
+    assert "revert on bad confirmed: the target is gone (fail:runs 0:" in res.stdout, res.stdout
     run = (tmp_path / "results" / "latest").resolve()
     doc = json.loads((run / "run.json").read_text())
     assert doc["bisect"]["culprit"]["sha"] == culprit and doc["bisect"]["confidence"] >= 0.95
