@@ -122,7 +122,8 @@ def schedule(run_dir: Path, jobs: list[MatrixJob], pool: Pool) -> None:
     state = run_dir / STATE
     groups: dict[tuple[str, ...], list[MatrixJob]] = defaultdict(list)
     for j in jobs:
-        groups[build_key(j)].append(j)
+        if not j.spec.kernel:
+            groups[build_key(j)].append(j)
 
     def boot_task(j: MatrixJob, kernel: Path) -> Task:
         spec_file = state / f"{j.folder}.spec.json"
@@ -142,6 +143,8 @@ def schedule(run_dir: Path, jobs: list[MatrixJob], pool: Pool) -> None:
         )
         return Task(j.folder, argv, j.plan.smp, _mem_mb(j), state / f"{j.folder}.log", j.folder)
 
+    # A job given its kernel (last time's, for a NEW confirmation) boots it, unbuilt.
+    pool.add(*(boot_task(j, Path(j.spec.kernel)) for j in jobs if j.spec.kernel))
     for key, members in groups.items():
         first = members[0]
 
