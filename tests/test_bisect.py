@@ -202,3 +202,34 @@ def test_bad_ranges_are_refused(tiny_repo: Path, tmp_path: Path, monkeypatch) ->
         driver.start(str(tiny_repo), commits[-1], commits[0], base, t, 0.95, 40)
     with pytest.raises(UserError, match="not a commit"):
         driver.start(str(tiny_repo), "nope", commits[0], base, t, 0.95, 40)
+
+
+def test_parallel_probes_go_through_the_matrix_executor(
+    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from orchestrator.matrix import driver as matrix_driver
+
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 16)
+    calls: list[str] = []
+    _fake_jobs(monkeypatch, commits, culprit=11, calls=calls)
+    batches: list[list[str]] = []
+
+    def fake_execute(run_dir, jobs, budget, scheduler):  # type: ignore[no-untyped-def]
+        assert scheduler == "tcp://127.0.0.1:1" and all(j.cell is None for j in jobs)
+        batches.append([j.spec.ref for j in jobs])
+        for j in jobs:
+            driver.run_job(j.spec, run_dir / j.folder)
+
+    monkeypatch.setattr(matrix_driver, "execute", fake_execute)
+    base = JobSpec(arch="x86_64", tree=str(tiny_repo), test="hotplug")
+    run_dir, state = driver.start(
+        str(tiny_repo), commits[0], commits[-1], base, driver.Target(), 0.95, 40,
+        parallel=3, scheduler="tcp://127.0.0.1:1",
+    )  # fmt: skip
+    assert driver.run_bisect(run_dir, state) == 0
+    assert commits[11][:12] in capsys.readouterr().out
+    assert batches and max(len(b) for b in batches) == 3
+    # 3 probes a round: the 15 commits between are cut in 4 parts, then the 3 left
+    middle = {c for b in batches for c in b} - {commits[0], commits[-1]}
+    assert len(middle) <= 6

@@ -24,7 +24,7 @@ from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, UserError
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import JobResult, run_job
 from orchestrator.job.spec import JobSpec
-from orchestrator.job.verdict import Status
+from orchestrator.job.verdict import Status, Verdict
 from orchestrator.results import runrecord
 from orchestrator.results.reports import finish_run
 
@@ -75,6 +75,8 @@ class State:
     runs: list[dict[str, Any]] = field(default_factory=list)  # {commit, folder, outcome}
     verify_revert: bool = False
     revert_runs: list[dict[str, Any]] = field(default_factory=list)  # {folder, outcome}
+    parallel: int = 1  # commits probed at once (the matrix's executor: local pool or Dask)
+    scheduler: str | None = None  # a Dask scheduler address for the probes
 
     def save(self, run_dir: Path) -> None:
         atomic.write_json(run_dir / STATE, asdict(self))
@@ -132,6 +134,43 @@ class Bisect:
         folder = f"{i:03d}-{commit[:12]}-r{repeat}"
         progress.say(f"bisect: commit {i}/{self.search.n} {commit[:12]} run {repeat + 1}")
         return run_job(spec, self.run_dir / folder, plan=plan_job(spec)), folder
+
+    def run_many(self, picks: list[int]) -> None:
+        """Several commits at once through the matrix's executor (local pool within the
+        host's budget, or the Dask cluster): builds take turns on the tree, boots overlap."""
+        from orchestrator.matrix.driver import MatrixJob, execute
+
+        jobs = []
+        for i in picks:
+            commit = self.state.commits[i]
+            repeat = sum(1 for r in self.state.runs if r["commit"] == commit)
+            spec = self.spec(i, repeat)
+            folder = f"{i:03d}-{commit[:12]}-r{repeat}"
+            jobs.append((i, MatrixJob(None, spec, plan_job(spec), folder, {"bisect_probe": i})))
+        shown = ", ".join(f"{i} {self.state.commits[i][:12]}" for i in picks)
+        progress.say(f"bisect: {len(picks)} commits at once: {shown}")
+        execute(self.run_dir, [j for _, j in jobs], None, self.state.scheduler)
+        for i, j in jobs:
+            rec = _job_record(self.run_dir / j.folder)
+            v = rec.get("verdict") or {}
+            verdict = Verdict(
+                Status[str(v.get("status") or rec.get("status") or "ERROR")],
+                str(v.get("reason") or ""),
+                v.get("title"),
+                list(v.get("findings") or []),
+            )
+            result = JobResult(j.spec, verdict, self.run_dir / j.folder, rec)
+            o = (
+                Outcome(unrelated=True)
+                if verdict.status is Status.ERROR
+                else self.target.judge(result)
+            )
+            self._keep(i, j.folder, o)
+            what = "skip" if o.skip else "bad" if o.bad else "unrelated" if o.unrelated else "good"
+            progress.say(
+                f"bisect: {self.state.commits[i][:12]} {what} ({verdict.title or verdict.reason})"
+            )
+        progress.say(f"bisect: confidence {self.search.best()[1]:.0%}")
 
     def _keep(self, i: int, folder: str, o: Outcome) -> None:
         self.state.runs.append(
@@ -225,7 +264,12 @@ class Bisect:
         while not s.done(st.confidence) and len(st.runs) < st.max_runs:
             if all(i in s.skipped for i in range(1, n)):
                 break
-            self.run(s.next_commit())
+            room = max(1, min(st.parallel, st.max_runs - len(st.runs)))
+            picks = s.next_commits(room)
+            if len(picks) == 1:
+                self.run(picks[0])
+            else:
+                self.run_many(picks)
         k, mass = s.best()
         if mass < st.confidence:
             return k, f"LOW CONFIDENCE: {mass:.0%} after {len(st.runs)} runs (budget spent)"
@@ -376,6 +420,8 @@ def start(
     confidence: float,
     max_runs: int,
     verify_revert: bool = False,
+    parallel: int = 1,
+    scheduler: str | None = None,
 ) -> tuple[Path, State]:
     from orchestrator.build.trees import resolve_tree
 
@@ -383,6 +429,8 @@ def start(
         raise UserError(f"--confidence {confidence}: between 0.5 and 1 (say 0.95)")
     if max_runs < 3:
         raise UserError(f"--max-runs {max_runs}: at least 3")
+    if not 1 <= parallel <= 16:
+        raise UserError(f"--parallel {parallel}: between 1 and 16 commits at once")
     t = resolve_tree(tree)
     commits = commit_range(Git(t.repo), good, bad)
     plan_job(replace(base, ref=commits[-1]))  # bad input fails before any directory
@@ -399,6 +447,8 @@ def start(
         confidence=confidence,
         max_runs=max_runs,
         verify_revert=verify_revert,
+        parallel=parallel,
+        scheduler=scheduler,
     )
     state.save(run_dir)
     runrecord.update(run_dir, compare_key=f"bisect:{base.id}")

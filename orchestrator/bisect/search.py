@@ -139,6 +139,31 @@ class Search:
         candidates = [i for i in range(1, self.n) if i not in self.skipped] or [self.n]
         return min(candidates, key=lambda i: abs(cum[i] - 0.5))
 
+    def next_commits(self, k: int) -> list[int]:
+        """k commits to run at once (parallel probes): the bracket cut into k + 1 equal
+        parts while the runs agree with a deterministic bug, else the posterior's
+        k-quantiles; fewer when there are not k distinct candidates."""
+        if k <= 1:
+            return [self.next_commit()]
+        if (b := self.bracket()) is not None:
+            lo, hi = b
+            inside = [i for i in range(lo + 1, hi) if i not in self.skipped]
+            if len(inside) <= k:
+                return inside or [self.next_commit()]
+            return sorted({inside[(len(inside) * j) // (k + 1)] for j in range(1, k + 1)})
+        post = self.posterior()
+        cum, acc = [], 0.0
+        for i in range(1, self.n + 1):
+            acc += post[i]
+            cum.append((i, acc))
+        picks: list[int] = []
+        for j in range(1, k + 1):
+            q = j / (k + 1)
+            options = [i for i, c in cum if i < self.n and i not in self.skipped and i not in picks]
+            if options:
+                picks.append(min(options, key=lambda i: abs(dict(cum)[i] - q)))
+        return sorted(picks) or [self.next_commit()]
+
     def done(self, confidence: float) -> bool:
         return self.best()[1] >= confidence
 

@@ -31,6 +31,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-runs", type=int, default=60, help="run budget (default 60)")
     p.add_argument("--resume", metavar="RUN", help="go on with an interrupted bisect run")
     p.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="probe N commits at once (default 1; 3 with --scheduler): builds take turns "
+        "on the tree, boots overlap with them",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="run the probes on this Dask scheduler (tcp://HOST:8786), as kto matrix does",
+    )
+    p.add_argument(
         "--verify-revert",
         action="store_true",
         help="then revert the culprit on top of --bad and show the target is gone (runs "
@@ -59,5 +71,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir, state = start(
         tree, args.good, args.bad, base, target, args.confidence, args.max_runs,
         verify_revert=args.verify_revert,
+        parallel=args.parallel or (3 if args.scheduler else 1),
+        scheduler=args.scheduler,
     )  # fmt: skip
     return run_bisect(run_dir, state)

@@ -34,7 +34,7 @@ STATE = ".matrix"  # per-run scratch: specs, task logs, the run lock
 
 @dataclass
 class MatrixJob:
-    cell: Cell
+    cell: Cell | None  # None: a job of another driver (a bisect probe)
     spec: JobSpec
     plan: JobPlan
     folder: str
@@ -222,12 +222,12 @@ def run_matrix(
         )
         interrupted = False
         try:
-            _execute(run_dir, todo, budget, scheduler)
+            execute(run_dir, todo, budget, scheduler)
             if confirm and todo:
                 extra = _confirmations(m, run_dir, confirm)
                 if extra:
                     progress.say(f"confirming {len(extra)} NEW failure run(s) before reporting")
-                    _execute(run_dir, extra, budget, scheduler)
+                    execute(run_dir, extra, budget, scheduler)
         except KeyboardInterrupt:
             interrupted = True
             progress.say("matrix interrupted: running jobs stopped; `kto matrix --resume` goes on")
@@ -241,7 +241,7 @@ def run_matrix(
     return MatrixResult(run_dir, report, classified, interrupted, dict(counts))
 
 
-def _execute(
+def execute(
     run_dir: Path, jobs: list[MatrixJob], budget: Budget | None, scheduler: str | None
 ) -> None:
     if scheduler:
