@@ -251,7 +251,23 @@ def execute(
     else:
         pool = Pool(budget)
         schedule(run_dir, jobs, pool)
-        pool.run()
+        try:
+            pool.run()
+        finally:
+            _save_task_stats(run_dir, pool)
+
+
+TASKS = "tasks.json"  # in STATE: every pool task's wait, wall and CPU time (bench/matrix.py)
+
+
+def _save_task_stats(run_dir: Path, pool: Pool) -> None:
+    path = run_dir / STATE / TASKS
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else []
+    except ValueError:
+        old = []
+    new = [t.stats() for t in pool.done]
+    atomic.write_json(path, [*old, {"cores": pool.budget.cores, "tasks": new}])
 
 
 def _confirmations(m: Matrix, run_dir: Path, runs: int) -> list[MatrixJob]:

@@ -37,6 +37,21 @@ class Task:
     started: float = 0.0
     rc: int | None = None
     given_cores: int = 0
+    queued: float = 0.0  # when it could have started (added to the queue)
+    ended: float = 0.0
+    cpu_s: float = 0.0  # user + system of the task and the children it waited for (QEMU)
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "build": self.build,
+            "rc": self.rc,
+            "cores": self.given_cores,
+            "wait_s": round(self.started - self.queued, 3),
+            "wall_s": round(self.ended - self.started, 3),
+            "cpu_s": round(self.cpu_s, 3),
+        }
 
 
 @dataclass
@@ -56,6 +71,9 @@ class Pool:
         self._last_status = 0.0
 
     def add(self, *tasks: Task) -> None:
+        now = time.monotonic()
+        for t in tasks:
+            t.queued = now
         self.queue.extend(tasks)
 
     def _free(self) -> tuple[int, int]:
@@ -88,13 +106,23 @@ class Pool:
     def _reap(self) -> None:
         for task in list(self.running):
             assert task.proc is not None
-            rc = task.proc.poll()
-            if rc is None:
+            # wait4, not poll: the task's CPU time comes with its exit status.
+            try:
+                pid, status, usage = os.wait4(task.proc.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere (Popen.wait in stop)
+                pid, status, usage = task.proc.pid, 0, None
+            if pid == 0:
                 continue
+            rc = task.proc.returncode
+            if usage is not None:
+                rc = os.waitstatus_to_exitcode(status)
+                task.proc.returncode = rc
+                task.cpu_s = usage.ru_utime + usage.ru_stime
             task.rc = rc
+            task.ended = time.monotonic()
             self.running.remove(task)
             self.done.append(task)
-            secs = time.monotonic() - task.started
+            secs = task.ended - task.started
             progress.say(
                 f"done  {task.label or task.key}: exit {rc} in {progress.fmt_secs(secs)} "
                 f"[{len(self.done)} done, {len(self.running)} running, {len(self.queue)} queued]"

@@ -1,0 +1,24 @@
+"""The one-host pool: tasks within the core budget, exit codes, and what each cost."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from orchestrator.matrix.pool import Budget, Pool, Task
+
+BUSY = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+
+
+def test_tasks_share_the_budget_and_report_their_cpu(tmp_path: Path) -> None:
+    pool = Pool(Budget(cores=1, mem_mb=1024))
+    busy = Task("busy", [sys.executable, "-c", BUSY], 1, 10, tmp_path / "busy.log")
+    fail = Task("fail", [sys.executable, "-c", "raise SystemExit(3)"], 1, 10, tmp_path / "f.log")
+    pool.add(busy, fail)
+    pool.run()
+    stats = {t.key: t.stats() for t in pool.done}
+    assert stats["busy"]["rc"] == 0 and stats["fail"]["rc"] == 3
+    assert float(stats["busy"]["cpu_s"]) >= 0.3  # type: ignore[arg-type]
+    # one core: the second task waited for the first to end
+    assert float(stats["fail"]["wait_s"]) >= 0.3  # type: ignore[arg-type]
+    assert float(stats["busy"]["wall_s"]) >= 0.3  # type: ignore[arg-type]
