@@ -22,6 +22,7 @@ COMMANDS = {
     "matrix": "run a matrix (trees x series x arches x configs x tests): nightly, resumable",
     "bisect": "find the commit between --good and --bad that introduced a finding",
     "job": "run one job from a JobSpec JSON file (what the matrix and bisect run)",
+    "workers": "start Dask workers for --scheduler (here, or on hosts over SSH)",
 }
 
 
