@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from rebuild import change_text, next_n, raw_make  # noqa: E402
+from rebuild import base_timestamp, change_text, next_n, raw_make  # noqa: E402
 
 from orchestrator import progress  # noqa: E402
 from orchestrator.build.builddirs import config_hash  # noqa: E402
@@ -87,16 +87,7 @@ def bench_arch(arch: str, n: int) -> dict[str, object]:
     record = on.record
     tree = resolve_tree("debian-6.1")
     worktree = tree.worktree
-    ts = (
-        "@"
-        + subprocess.run(
-            ["git", "show", "-s", "--format=%ct", tree.base_commit],
-            cwd=worktree,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    ts = base_timestamp(tree)
     config_on = (on.dir / "config").read_text()
     dir_on = work_dir(tree.name, arch) / "configs" / config_hash(config_on) / "build"
     row: dict[str, object] = {

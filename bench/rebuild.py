@@ -38,7 +38,7 @@ from orchestrator import progress  # noqa: E402
 from orchestrator.build.builddirs import config_hash  # noqa: E402
 from orchestrator.build.cache import work_dir  # noqa: E402
 from orchestrator.build.kernel import BuildRequest, build  # noqa: E402
-from orchestrator.build.trees import resolve_tree  # noqa: E402
+from orchestrator.build.trees import Tree, resolve_tree  # noqa: E402
 from orchestrator.build.tuxmake_run import stable_environment  # noqa: E402
 from orchestrator.config.arch import load_profile  # noqa: E402
 
@@ -91,6 +91,18 @@ def kto_build(arch: str, patches: Path | None, extra: list[str]) -> float:
     took = time.monotonic() - t0
     assert res.returncode == 0, res.stderr[-3000:]
     return took
+
+
+def base_timestamp(tree: Tree) -> str:
+    """KBUILD_BUILD_TIMESTAMP as kto sets it: the base commit's time."""
+    out = subprocess.run(
+        ["git", "show", "-s", "--format=%ct", tree.base_commit],
+        cwd=tree.worktree,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return "@" + out.strip()
 
 
 def raw_make(
@@ -154,15 +166,7 @@ def main() -> int:
     worktree = tree.worktree
     config_text = (base.dir / "config").read_text()
     build_dir = work_dir(tree.name, arch) / "configs" / config_hash(config_text) / "build"
-    timestamp = (
-        "@"
-        + subprocess.run(
-            ["git", "show", "-s", "--format=%ct", tree.base_commit],
-            cwd=worktree,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
+    timestamp = base_timestamp(tree)
     tmp = Path(tempfile.mkdtemp(prefix="kto-bench-rebuild-"))
     print(f"{arch}, {tree.name} {tree.describe}, build dir {build_dir}")
     try:
