@@ -14,9 +14,12 @@ Per arch, on debian-6.1:
   (median of --incremental runs): what a bisect step or the next series pays;
 - disk: the build dir, the vmlinux, the kernel image.
 
-A kto build that was already cached is reported as such (no cold number for it).
+A kto build that was already cached is reported as such (no cold number for it), unless
+--raw-on: then the with-debug-info config is also made from scratch in a temporary build
+dir with an empty ccache, exactly like the one without (a cold number any time).
 
     .venv/bin/python bench/debuginfo.py [--arches x86_64,arm64,sparc64] [--incremental 2]
+                                        [--raw-on]
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def incremental(arch: str, worktree: Path, build_dir: Path, ts: str, n: int, env
     return statistics.median(runs)
 
 
-def bench_arch(arch: str, n: int) -> dict[str, object]:
+def bench_arch(arch: str, n: int, raw_on: bool = False) -> dict[str, object]:
     profile = load_profile(arch)
     on = build(BuildRequest(tree="debian-6.1", arch=arch))
     record = on.record
@@ -105,6 +108,14 @@ def bench_arch(arch: str, n: int) -> dict[str, object]:
         final_off = (dir_off / ".config").read_text()
         assert "CONFIG_DEBUG_INFO=y" not in final_off, "debug info is still on"
         row["cold_off_s"] = raw_make(arch, worktree, dir_off, ts, env_extra=env)
+        if raw_on:
+            scratch = tmp / "build-on"
+            scratch.mkdir()
+            (scratch / ".config").write_text(config_on)
+            env_on = {"CCACHE_DIR": str(tmp / "ccache-on")}
+            row["cold_on_s"] = raw_make(arch, worktree, scratch, ts, env_extra=env_on)
+            row["cached"] = False
+            shutil.rmtree(scratch, ignore_errors=True)
         row["incr_off_s"] = incremental(arch, worktree, dir_off, ts, n, env)
         row["incr_on_s"] = incremental(arch, worktree, dir_on, ts, n, {})
         image = profile.build.image_path
@@ -122,10 +133,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arches", default="x86_64,arm64,sparc64")
     ap.add_argument("--incremental", type=int, default=2)
+    ap.add_argument("--raw-on", action="store_true", help="cold-build the debug config raw too")
     args = ap.parse_args()
     progress.set_quiet(True)
     for arch in args.arches.split(","):
-        r = bench_arch(arch, args.incremental)
+        r = bench_arch(arch, args.incremental, args.raw_on)
         cold = (
             "kto build was cached: no cold number"
             if r["cached"]
