@@ -6,6 +6,7 @@ import json
 import math
 import random
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,8 @@ def test_build_breaks_are_skipped_and_a_skip_only_range_says_so() -> None:
 # -- the driver on a real git history, with a fake job ------------------------------------
 def _history(repo: Path, n: int) -> list[str]:
     for i in range(1, n + 1):
-        (repo / "mm" / "mmu_notifier.c").write_text(f"int step{i};\n")
+        # a last line of one space: a diff of it ends in a context line git must keep
+        (repo / "mm" / "mmu_notifier.c").write_text(f"int step{i};\n \n")
         git(repo, "commit", "-qam", f"mm: step {i}\n\nLink: https://lore.example.org/{i}")
     return git(repo, "rev-list", "--reverse", "HEAD").splitlines()
 
@@ -82,6 +84,7 @@ def _fake_jobs(
     culprit: int,
     calls: list,
     revert_fixes: bool = True,
+    repo: Path | None = None,
 ):
     def fake_run_job(spec: JobSpec, job_dir: Path, **_kw) -> JobResult:
         calls.append(spec.ref)
@@ -89,8 +92,18 @@ def _fake_jobs(
         job_dir.mkdir(parents=True, exist_ok=True)
         if spec.patches:  # the culprit reverted on top of bad
             assert i == len(commits) - 1
-            patch = next(Path(spec.patches).glob("*.patch")).read_text()
+            patch_file = next(Path(spec.patches).glob("*.patch"))
+            patch = patch_file.read_text()
             assert 'Subject: [PATCH] Revert "mm: step' in patch and "+int step" in patch
+            # a patch git applies: onto the culprit's own tree it takes the culprit back
+            sha = patch.split("This reverts commit ")[1].split()[0]
+            tree = job_dir / "culprit-tree"
+            tree.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(repo), "archive", sha], capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+            subprocess.run(["git", "apply", "--check", str(patch_file)], cwd=tree, check=True)
         if i >= culprit and (not spec.patches or not revert_fixes):
             f = {"kind": "warning", "title": "WARNING in __mmdrop"}
             v = Verdict(Status.FAIL, "kernel reported warning", f["title"], [f])
@@ -143,7 +156,7 @@ def test_verify_revert_runs_bad_without_the_culprit(
     monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
     commits = _history(tiny_repo, 8)
     calls: list[str] = []
-    _fake_jobs(monkeypatch, commits, culprit=5, calls=calls, revert_fixes=fixes)
+    _fake_jobs(monkeypatch, commits, culprit=5, calls=calls, revert_fixes=fixes, repo=tiny_repo)
     base = JobSpec(arch="x86_64", tree=str(tiny_repo), test="hotplug")
     run_dir, state = driver.start(
         str(tiny_repo), commits[0], commits[-1], base, driver.Target(), 0.95, 40,

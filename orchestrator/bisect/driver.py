@@ -209,7 +209,8 @@ class Bisect:
         culprit, bad = st.commits[k], st.commits[-1]
         series = self.run_dir / "revert"
         if not series.is_dir():
-            diff = git.out("diff", "--binary", culprit, f"{culprit}^")
+            # Not git.out: stripping would cut a diff's last context line (a lone space).
+            diff = git("diff", "--binary", culprit, f"{culprit}^").stdout
             subject = git.out("log", "-1", "--format=%s", culprit).strip()
             series.mkdir()
             atomic.write_text(
