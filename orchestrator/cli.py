@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         # SIGTERM (a CI timeout, systemd, kill) unwinds like Ctrl-C: children stopped,
         # records kept, exit 3; the console session and the matrix pool refine this.
         signal.signal(signal.SIGTERM, _terminated)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A shell script's `kto ... &` starts kto with SIGINT ignored (and Python then
+        # installs no KeyboardInterrupt): a `kill -INT` would be lost mid-build.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args._run(args))
     except KtoError as exc:
