@@ -124,8 +124,9 @@ def start_on(host: str, args: argparse.Namespace) -> str:
     try:
         kto = shlex.quote(args.kto_dir)
         run = (
-            f"cd {kto} && mkdir -p ~/.cache/kto && setsid nohup .venv/bin/python -m orchestrator.cli "
-            f"workers run {shlex.quote(args.scheduler)} --nthreads {int(args.nthreads)} "
+            f"cd {kto} && mkdir -p ~/.cache/kto && setsid nohup .venv/bin/python -m "
+            f"orchestrator.cli workers run {shlex.quote(args.scheduler)} "
+            f"--nthreads {int(args.nthreads)} "
             "> ~/.cache/kto/dask-worker.log 2>&1 < /dev/null & echo $!"
         )
         _stdin, stdout, stderr = client.exec_command(f"sh -c {shlex.quote(run)}", timeout=60)

@@ -7,7 +7,9 @@ one folder per job (<tree>.<series>.<config>.<arch>.<test>-r<repeat>) and the us
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -118,8 +120,47 @@ class _Failed(KtoError):
         self.exit_code = code
 
 
+def _loads_path() -> Path:
+    from orchestrator.paths import cache_dir
+
+    return cache_dir() / "matrix-load.json"
+
+
+def read_loads() -> dict[str, float]:
+    try:
+        doc = json.loads(_loads_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in doc.items()} if isinstance(doc, dict) else {}
+
+
+def boot_cores(loads: dict[str, float], key: str, vcpus: int) -> int:
+    """The cores a boot is charged: its vCPUs, until runs of this kind of job (arch, test,
+    vCPUs) have shown how many it keeps busy. A TCG guest with 2 vCPUs idles on one of
+    them through most workloads; charging it 2 leaves a 2-core host half idle."""
+    measured = loads.get(key)
+    if measured is None:
+        return vcpus
+    return max(1, min(vcpus, math.ceil(measured - 0.25)))
+
+
+def _learn_loads(tasks: list[Task]) -> None:
+    """Remember each kind of boot's CPU / wall (a moving average over runs)."""
+    loads = read_loads()
+    for t in tasks:
+        wall = t.ended - t.started
+        if t.build or not t.load_key or t.rc != 0 or wall < 3:
+            continue
+        now = t.cpu_s / wall
+        old = loads.get(t.load_key)
+        loads[t.load_key] = round(now if old is None else 0.7 * old + 0.3 * now, 3)
+    with contextlib.suppress(OSError):
+        atomic.write_json(_loads_path(), loads)
+
+
 def schedule(run_dir: Path, jobs: list[MatrixJob], pool: Pool) -> None:
     state = run_dir / STATE
+    loads = read_loads()
     groups: dict[tuple[str, ...], list[MatrixJob]] = defaultdict(list)
     for j in jobs:
         if not j.spec.kernel:
@@ -141,7 +182,10 @@ def schedule(run_dir: Path, jobs: list[MatrixJob], pool: Pool) -> None:
             str(extra_file),
             "--die-with-parent",
         )
-        return Task(j.folder, argv, j.plan.smp, _mem_mb(j), state / f"{j.folder}.log", j.folder)
+        key = f"{j.spec.arch}:{j.spec.test_name}:{j.plan.smp}"
+        cores = boot_cores(loads, key, j.plan.smp)
+        log = state / f"{j.folder}.log"
+        return Task(j.folder, argv, cores, _mem_mb(j), log, j.folder, load_key=key)
 
     # A job given its kernel (last time's, for a NEW confirmation) boots it, unbuilt.
     pool.add(*(boot_task(j, Path(j.spec.kernel)) for j in jobs if j.spec.kernel))
@@ -268,6 +312,7 @@ def _save_task_stats(run_dir: Path, pool: Pool) -> None:
         old = []
     new = [t.stats() for t in pool.done]
     atomic.write_json(path, [*old, {"cores": pool.budget.cores, "tasks": new}])
+    _learn_loads(pool.done)
 
 
 def _confirmations(m: Matrix, run_dir: Path, runs: int) -> list[MatrixJob]:

@@ -32,6 +32,7 @@ class Task:
     log: Path  # stdout and stderr of the process
     label: str = ""
     build: bool = False
+    load_key: str = ""  # what kind of job (arch:test): its measured load costs it next time
     on_done: Callable[[Task, int], list[Task]] | None = None  # may queue more tasks
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
@@ -45,6 +46,7 @@ class Task:
         return {
             "key": self.key,
             "label": self.label,
+            "load_key": self.load_key,
             "build": self.build,
             "rc": self.rc,
             "cores": self.given_cores,

@@ -22,3 +22,12 @@ def test_tasks_share_the_budget_and_report_their_cpu(tmp_path: Path) -> None:
     # one core: the second task waited for the first to end
     assert float(stats["fail"]["wait_s"]) >= 0.3  # type: ignore[arg-type]
     assert float(stats["busy"]["wall_s"]) >= 0.3  # type: ignore[arg-type]
+
+
+def test_a_boot_is_charged_its_measured_load_once_known() -> None:
+    from orchestrator.matrix.driver import boot_cores
+
+    assert boot_cores({}, "x86_64:rcutorture:2", 2) == 2  # unknown: its vCPUs
+    assert boot_cores({"x86_64:rcutorture:2": 1.05}, "x86_64:rcutorture:2", 2) == 1
+    assert boot_cores({"x86_64:rcutorture:2": 1.9}, "x86_64:rcutorture:2", 2) == 2
+    assert boot_cores({"x86_64:rcutorture:2": 3.5}, "x86_64:rcutorture:2", 2) == 2  # capped
