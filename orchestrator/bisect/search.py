@@ -21,7 +21,8 @@ from typing import Any
 
 EPS = 0.002  # P(target seen | commit before the culprit): a false match
 # The reproduction rate's prior on a grid: flat over 5..95 %, plus a deterministic bug (a
-# kernel bug under a fixed workload often reproduces every time) with a quarter of the mass (a third made a few clean runs of a 50 % bug too convincing: 94 % right).
+# kernel bug under a fixed workload often reproduces every time) with a quarter of the
+# mass (a third made a few clean runs of a 50 % bug too convincing: 94 % right).
 P_GRID = (*(x / 20 for x in range(1, 20)), 0.999)
 P_WEIGHTS = (*([3 / 4 / 19] * 19), 1 / 4)
 
