@@ -109,11 +109,17 @@ def test_cluster_matrix_matches_local_and_survives_a_killed_worker(tmp_path: Pat
         left = subprocess.run(["pgrep", "-f", "kto-dask-"], capture_output=True, text=True)
         assert left.stdout.strip() == "", "a job of the killed worker outlived it"
     finally:
-        for p in procs:
+        # Workers before the scheduler (a worker whose scheduler is gone spends its
+        # shutdown reconnecting); whatever is still there after 30 s is killed.
+        for p in reversed(procs):
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            p.wait(30)
+        for p in reversed(procs):
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
