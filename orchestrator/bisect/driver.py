@@ -166,11 +166,12 @@ class Bisect:
                 else self.target.judge(result)
             )
             self._keep(i, j.folder, o)
-            what = "skip" if o.skip else "bad" if o.bad else "unrelated" if o.unrelated else "good"
-            progress.say(
-                f"bisect: {self.state.commits[i][:12]} {what} ({verdict.title or verdict.reason})"
-            )
+            self._say(i, o, verdict)
         progress.say(f"bisect: confidence {self.search.best()[1]:.0%}")
+
+    def _say(self, i: int, o: Outcome, v: Verdict, tail: str = "") -> None:
+        what = "skip" if o.skip else "bad" if o.bad else "unrelated" if o.unrelated else "good"
+        progress.say(f"bisect: {self.state.commits[i][:12]} {what} ({v.title or v.reason}){tail}")
 
     def _keep(self, i: int, folder: str, o: Outcome) -> None:
         self.state.runs.append(
@@ -194,12 +195,7 @@ class Bisect:
                 self.state.target["titles"] = list(titles)
         o = self.target.judge(result)
         self._keep(i, folder, o)
-        what = "skip" if o.skip else "bad" if o.bad else "unrelated" if o.unrelated else "good"
-        progress.say(
-            f"bisect: {self.state.commits[i][:12]} {what} "
-            f"({result.verdict.title or result.verdict.reason}); "
-            f"confidence {self.search.best()[1]:.0%}"
-        )
+        self._say(i, o, result.verdict, f"; confidence {self.search.best()[1]:.0%}")
         return o
 
     def verify_revert(self, git: Git, k: int) -> str:

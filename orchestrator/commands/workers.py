@@ -22,7 +22,7 @@ import socket
 import sys
 from pathlib import Path
 
-from orchestrator.errors import EXIT_INFRA, EXIT_OK, InfraError, UserError
+from orchestrator.errors import EXIT_INFRA, EXIT_OK, InfraError, MissingDependency, UserError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,7 +149,10 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             print(shlex.join(argv))
             return EXIT_OK
-        os.execvp(argv[0], argv)  # the worker is this process: a process manager sees it
+        try:
+            os.execvp(argv[0], argv)  # the worker is this process: a process manager sees it
+        except OSError as exc:
+            raise MissingDependency("`dask` (Python package distributed)", "none: pip") from exc
     failed = 0
     for host in args.hosts:
         try:

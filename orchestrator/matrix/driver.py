@@ -277,7 +277,7 @@ def run_matrix(
             progress.say("matrix interrupted: running jobs stopped; `kto matrix --resume` goes on")
         timings = {"matrix": round(time.monotonic() - t0, 3)}
         report = finish_run(run_dir, timings, "interrupted" if interrupted else "finished")
-    classified = classify(run_dir) if report else None
+    classified = report.night if report else None  # classified once, by the reports
     counts: dict[str, int] = defaultdict(int)
     if report:
         for job in report.run.jobs:

@@ -27,6 +27,7 @@ class Report:
     run: Run
     comparison: Comparison
     files: dict[str, Path]
+    night: Any = None  # a matrix run's Classified (orchestrator.matrix.history), else None
 
 
 def summary(run: Run, comparison: Comparison) -> dict[str, Any]:
@@ -82,9 +83,10 @@ def write_reports(
     }
     atomic.write_text(files["junit"], junit.render(run))
     atomic.write_json(files["kcidb"], kcidb.export(run, base_url))
-    atomic.write_text(files["html"], report_html.render(run, comparison, _night(run_dir, run)))
+    night = _night(run_dir, run)
+    atomic.write_text(files["html"], report_html.render(run, comparison, night))
     atomic.write_text(files["summary"], json.dumps(summary(run, comparison), indent=2) + "\n")
-    return Report(run, comparison, files)
+    return Report(run, comparison, files, night)
 
 
 def _night(run_dir: Path, run: Any) -> Any:

@@ -66,28 +66,12 @@ def read_elf(path: Path) -> ElfInfo:
         is64 = ident[4] == 2
         little = ident[5] == 1
         end = "<" if little else ">"
-        if is64:
-            hdr = fh.read(48)
-            fields = struct.unpack(end + "HHIQQQIHHHHHH", hdr)
-            machine, shoff, shentsize, shnum, shstrndx = (
-                fields[1],
-                fields[5],
-                fields[10],
-                fields[11],
-                fields[12],
-            )
-            sh_fmt = end + "IIQQQQIIQQ"
-        else:
-            hdr = fh.read(36)
-            fields = struct.unpack(end + "HHIIIIIHHHHHH", hdr)
-            machine, shoff, shentsize, shnum, shstrndx = (
-                fields[1],
-                fields[5],
-                fields[10],
-                fields[11],
-                fields[12],
-            )
-            sh_fmt = end + "IIIIIIIIII"
+        # The rest of the ELF header; the two classes differ only in the address width.
+        hdr_fmt, sh_fmt = ("HHIQQQIHHHHHH", "IIQQQQIIQQ") if is64 else ("HHIIIIIHHHHHH", "I" * 10)
+        fields = struct.unpack(end + hdr_fmt, fh.read(struct.calcsize(end + hdr_fmt)))
+        machine, shoff = fields[1], fields[5]
+        shentsize, shnum, shstrndx = fields[10], fields[11], fields[12]
+        sh_fmt = end + sh_fmt
         if shoff == 0 or shnum == 0:
             return ElfInfo(path, is64, little, machine, ())
         fh.seek(shoff)
