@@ -9,7 +9,7 @@ KTO := $(VENV)/bin/kto
 APT_PACKAGES := $(shell sed -e 's/\#.*//' configs/host/apt-packages.txt)
 SETUP_STAMP := $(VENV)/.setup-done
 
-.PHONY: setup run nightly demo test test-faults lint format bench clean help
+.PHONY: setup run nightly demo test test-faults test-slow lint format bench clean help
 
 help:
 	@echo "make setup  - install host packages (apt) and Python deps (venv); idempotent"
@@ -18,6 +18,7 @@ help:
 	@echo "make demo   - the seed scenarios against their baseline (configs/matrix/seeds.yaml)"
 	@echo "make test   - run the test suite (unit + integration)"
 	@echo "make test-faults - the fault-injection tests only (tests/faults)"
+	@echo "make test-slow - only the tests too long for every run (1 GB flood, flaky real bisect)"
 	@echo "make lint   - ruff check + format check + mypy"
 	@echo "make bench  - run the benchmarks under bench/"
 
@@ -50,6 +51,9 @@ test: setup
 
 test-faults: setup
 	$(VENV)/bin/pytest tests/faults -m "slow or not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -109,11 +109,14 @@ def _fake_jobs(
             v = Verdict(Status.FAIL, "kernel reported warning", f["title"], [f])
         else:
             v = Verdict(Status.PASS, "test passed")
+        first = calls.count(spec.ref) == 1  # later runs of a commit boot its cached kernel
         rec = {
             "arch": spec.arch,
             "test": spec.test,
             "status": str(v.status),
             "verdict": v.to_dict(),
+            "build": {"cache_hit": not first, "compiled_s": 10.0 if first else 0.0},
+            "durations": {"guest": 2.5},
         }
         (job_dir / "job.json").write_text(json.dumps(rec))
         (job_dir / "findings.json").write_text(json.dumps({"findings": v.findings}))
@@ -141,6 +144,11 @@ def test_driver_finds_the_commit_and_keeps_git_bisect_state(
     assert "Link: https://lore.example.org/7" in out and "fail:runs" in out
     doc = json.loads((run_dir / "run.json").read_text())
     assert doc["bisect"]["culprit"]["sha"] == commits[7]
+    spent, tested = doc["bisect_cost"], len(set(calls))
+    assert spent["runs"] == spent["boots"] == len(calls) == spent["steps"], spent
+    assert spent["compiled"] == spent["commits_tested"] == tested
+    assert spent["compile_s"] == 10.0 * tested
+    assert f"{len(calls)} runs ({len(calls)} boots) over {tested} commits" in out
     assert state.target["titles"] == ["WARNING in __mmdrop"]  # the default target: BAD's
     from orchestrator.build.trees import resolve_tree
 
@@ -246,3 +254,6 @@ def test_parallel_probes_go_through_the_matrix_executor(
     # 3 probes a round: the 15 commits between are cut in 4 parts, then the 3 left
     middle = {c for b in batches for c in b} - {commits[0], commits[-1]}
     assert len(middle) <= 6
+    spent = json.loads((run_dir / "run.json").read_text())["bisect_cost"]
+    # a batch is one step: fewer rounds than runs
+    assert spent["steps"] == spent["runs"] - sum(len(b) - 1 for b in batches), spent

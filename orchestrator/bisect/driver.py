@@ -13,6 +13,7 @@ take over with `git bisect` commands).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ class State:
     revert_runs: list[dict[str, Any]] = field(default_factory=list)  # {folder, outcome}
     parallel: int = 1  # commits probed at once (the matrix's executor: local pool or Dask)
     scheduler: str | None = None  # a Dask scheduler address for the probes
+    steps: int = 0  # search rounds: one run, or one batch of parallel probes
+    wall_s: float = 0.0  # time spent bisecting, summed over --resume sessions
 
     def save(self, run_dir: Path) -> None:
         atomic.write_json(run_dir / STATE, asdict(self))
@@ -247,6 +250,7 @@ class Bisect:
         s, n, st = self.search, self.search.n, self.state
         tries = 0
         while s.evidence.get(n, Evidence()).bad == 0:
+            st.steps += 1
             if tries >= 10 or self.run(n).skip:
                 return None, "the bad commit does not show the target in 10 runs"
             tries += 1
@@ -256,6 +260,7 @@ class Bisect:
                 return None, "the good commit shows the target too: not a regression here"
             if clean.runs >= runs_to_clear(s.p(), st.confidence):
                 break
+            st.steps += 1
             if self.run(0).skip:
                 return None, "the good commit cannot be tested (build or boot broken)"
         while not s.done(st.confidence) and len(st.runs) < st.max_runs:
@@ -263,6 +268,7 @@ class Bisect:
                 break
             room = max(1, min(st.parallel, st.max_runs - len(st.runs)))
             picks = s.next_commits(room)
+            st.steps += 1
             if len(picks) == 1:
                 self.run(picks[0])
             else:
@@ -339,6 +345,38 @@ def table(state: State) -> list[str]:
     return out
 
 
+def cost(run_dir: Path, state: State) -> dict[str, Any]:
+    """What the search spent: rounds, boots, kernels compiled (not from the build cache)
+    and their compile time, and wall time (the revert check not included)."""
+    boots = compiled = 0
+    compile_s = 0.0
+    for r in state.runs:
+        rec = _job_record(run_dir / r["folder"])
+        boots += int(bool((rec.get("durations") or {}).get("guest")))
+        built = rec.get("build") or {}
+        if built.get("cache_hit") is False:
+            compiled += 1
+            compile_s += float(built.get("compiled_s") or 0)
+    return {
+        "steps": state.steps,
+        "runs": len(state.runs),
+        "boots": boots,
+        "compiled": compiled,
+        "compile_s": round(compile_s, 1),
+        "commits_tested": len({r["commit"] for r in state.runs}),
+        "wall_s": round(state.wall_s, 1),
+    }
+
+
+def describe_cost(c: dict[str, Any]) -> str:
+    m, sec = divmod(int(c["wall_s"]), 60)
+    return (
+        f"{c['steps']} steps, {c['runs']} runs ({c['boots']} boots) over "
+        f"{c['commits_tested']} commits, {c['compiled']} kernels compiled "
+        f"({c['compile_s']:.0f} s), wall {m} min {sec:02d} s"
+    )
+
+
 def mark_git_bisect(git: Git, state: State, culprit: int | None) -> None:
     """Git's own bisect state in kto's worktree, without checking anything out."""
     c = state.commits
@@ -359,10 +397,13 @@ def run_bisect(run_dir: Path, state: State) -> int:
 
     b = Bisect(run_dir, state)
     status = "interrupted"
+    t0 = time.monotonic()
     try:
         k, note = b.go()
         status = "finished"
     finally:
+        state.wall_s += time.monotonic() - t0
+        state.save(run_dir)
         finish_run(run_dir, {}, status)
     tree = resolve_tree(state.tree)
     git = Git(tree.worktree)
@@ -370,6 +411,9 @@ def run_bisect(run_dir: Path, state: State) -> int:
         mark_git_bisect(git, state, k)
     print(f"bisect {state.tree}: target {b.target.describe()}; {len(state.runs)} runs")
     print("\n".join(table(state)))
+    spent = cost(run_dir, state)
+    print(f"cost: {describe_cost(spent)}")
+    runrecord.update(run_dir, bisect_cost=spent)
     if k is None:
         print(f"no culprit: {note}")
         runrecord.update(run_dir, bisect={"culprit": None, "reason": note})
