@@ -171,11 +171,12 @@ class Search:
             if i not in candidates:
                 continue
             rest, rest_xlx = max(0.0, 1 - s_mass), all_xlx - s_mass_xlx
-            expected = 0.0  # sum over outcomes of Z * H(posterior | outcome) = Z log Z - sum m log m
-            for z, sum_xlx in (
-                (s_hit + e * rest, s_hit_xlx + xlx(e) * rest + e * rest_xlx),
-                (s_mass - s_hit + (1 - e) * rest, s_miss_xlx + xlx(1 - e) * rest + (1 - e) * rest_xlx),
-            ):
+            # per outcome, Z * H(posterior | outcome) = Z log Z - sum of m log m
+            bad = (s_hit + e * rest, s_hit_xlx + xlx(e) * rest + e * rest_xlx)
+            f = 1 - e
+            clean = (s_mass - s_hit + f * rest, s_miss_xlx + xlx(f) * rest + f * rest_xlx)
+            expected = 0.0
+            for z, sum_xlx in (bad, clean):
                 expected += xlx(z) - sum_xlx
             if best is None or expected < best[0]:
                 best = (expected, i)

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""The nightly matrix end to end, at acceptance size: configs/matrix/two-trees.yaml.
+
+1. Night 1, local: started, SIGINT once a few jobs have finished, then `--resume latest`;
+   jobs finished before the interrupt must not run again.
+2. The same matrix on a Dask cluster on loopback (a scheduler and two workers started here),
+   one worker SIGKILLed while it runs a job: the verdicts must equal night 1's.
+3. Night 2, local: the moving tree (debian-6.1 at kto-test/nightly) gets a commit that
+   breaks CPU offline; the report must say NEW with fail:runs.
+
+Prints the verdict table, the wall times and what each step checked; exits 1 if a check
+failed. Long (cold: the 6.12 kernels are built first); results under results/nights/.
+
+    .venv/bin/python bench/matrix_nights.py [--results DIR] [--no-dask] [--interrupt-after 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+MATRIX = REPO / "configs" / "matrix" / "two-trees.yaml"
+BRANCH = "kto-test/nightly"
+BREAK = REPO / "kernels" / "series" / "broken-offline-warn"
+KTO = [sys.executable, "-m", "orchestrator.cli"]
+DASK = Path(sys.executable).parent / "dask"
+failures: list[str] = []
+
+
+def check(ok: bool, what: str) -> None:
+    print(f"  [{'ok' if ok else 'FAILED'}] {what}", flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def move_branch(night: int) -> str:
+    """Night 1: the tree plus a harmless commit; night 2: plus the regression."""
+    from orchestrator.build.git import Git
+    from orchestrator.build.trees import resolve_tree, tree_lock
+
+    tree = resolve_tree("debian-6.1")
+    git = Git(tree.worktree)
+    with tree_lock(tree):
+        base = tree.base_commit
+        git("checkout", "-q", "-B", BRANCH, base)
+        note = tree.worktree / "Documentation" / "kto-nightly.txt"
+        note.write_text("kto nightly acceptance: the tree moves between nights\n")
+        git("add", str(note))
+        git("commit", "-q", "-m", "Documentation: kto nightly, night 1")
+        if night == 2:
+            git("am", "-q", str(next(BREAK.glob("*.patch"))))
+        head = git.out("rev-parse", BRANCH)
+        git("checkout", "-q", "--detach", base)
+    return head
+
+
+def verdicts(run: Path) -> dict[str, str]:
+    return {p.parent.name: json.loads(p.read_text())["status"] for p in run.glob("*/job.json")}
+
+
+def finished(run: Path) -> dict[str, float]:
+    """Job folders with a final verdict, and when their job.json was written."""
+    out = {}
+    for p in run.glob("*/job.json"):
+        try:
+            if json.loads(p.read_text()).get("status") not in (None, "RUNNING"):
+                out[p.parent.name] = p.stat().st_mtime
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def latest(results: Path) -> Path:
+    return (results / "latest").resolve()
+
+
+def kto(results: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    t0 = time.monotonic()
+    env = {**os.environ, "KTO_RESULTS": str(results)}
+    res = subprocess.run([*KTO, *args], cwd=REPO, env=env, capture_output=True, text=True)
+    return res, time.monotonic() - t0
+
+
+def night1(results: Path, interrupt_after: int) -> tuple[dict[str, str], float]:
+    print("night 1, local: SIGINT mid-matrix, then --resume latest", flush=True)
+    move_branch(1)
+    env = {**os.environ, "KTO_RESULTS": str(results)}
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [*KTO, "matrix", str(MATRIX)], cwd=REPO, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    done: dict[str, float] = {}
+    while proc.poll() is None:
+        time.sleep(1)
+        if (results / "latest").exists():
+            done = finished(latest(results))
+            if len(done) >= interrupt_after:
+                proc.send_signal(signal.SIGINT)
+                break
+    proc.communicate(timeout=600)
+    first = time.monotonic() - t0
+    check(proc.returncode == 3, f"SIGINT after {len(done)} finished jobs: exit {proc.returncode}")
+    kept = finished(latest(results))
+    res, second = kto(results, "matrix", str(MATRIX), "--resume", "latest")
+    check(res.returncode == 0, f"--resume latest: exit {res.returncode}")
+    run = latest(results)
+    again = {k for k, t in finished(run).items() if k in kept and t != kept[k]}
+    check(not again, f"jobs finished before SIGINT run again on resume: {sorted(again) or 'none'}")
+    got = verdicts(run)
+    check(len(got) == 24, f"{len(got)} jobs (2 trees x 3 arches x 2 tests x 2 repeats)")
+    print(f"  wall: {first:.0f} s until interrupted + {second:.0f} s resumed", flush=True)
+    print(res.stdout, flush=True)
+    return got, first + second
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dask_night(results: Path, expected: dict[str, str]) -> float:
+    print("the same matrix on a loopback Dask cluster, one worker SIGKILLed mid-job", flush=True)
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+
+    def start(*argv: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(DASK), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, cwd=REPO,
+        )  # fmt: skip
+
+    procs = [start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    try:
+        time.sleep(3)
+        workers = [
+            start("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                  "--name", f"w{i}")
+            for i in (1, 2)
+        ]  # fmt: skip
+        procs += workers
+        time.sleep(4)
+        env = {**os.environ, "KTO_RESULTS": str(results)}
+        t0 = time.monotonic()
+        run = subprocess.Popen(
+            [*KTO, "matrix", str(MATRIX), "--scheduler", address], cwd=REPO, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        killed = False
+        while not killed and run.poll() is None:
+            for w in workers:
+                kids = subprocess.run(["pgrep", "-P", str(w.pid)], capture_output=True).stdout
+                if kids.strip() and time.monotonic() - t0 > 20:  # a job well under way
+                    os.kill(w.pid, signal.SIGKILL)
+                    killed = True
+                    break
+            time.sleep(0.5)
+        run.communicate(timeout=7200)
+        wall = time.monotonic() - t0
+        check(killed, "a worker was SIGKILLed while it ran a job")
+        check(run.returncode == 0, f"cluster run: exit {run.returncode}")
+        got = verdicts(latest(results))
+        diff = {k: (v, got.get(k)) for k, v in expected.items() if got.get(k) != v}
+        check(not diff, f"verdicts equal to the local run's: {diff or 'all 24'}")
+        print(f"  wall: {wall:.0f} s", flush=True)
+        return wall
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def night2(results: Path) -> float:
+    print("night 2, local: the moving tree breaks CPU offline", flush=True)
+    move_branch(2)
+    res, wall = kto(results, "matrix", str(MATRIX))
+    check(res.returncode == 1, f"exit {res.returncode} (1: NEW failures)")
+    new = [ln for ln in res.stdout.splitlines() if "WARNING in takedown_cpu" in ln]
+    check(
+        any("NEW" in ln or "now vs" in ln for ln in res.stdout.splitlines()),
+        "reported NEW with fail:runs",
+    )
+    for arch in ("x86_64", "arm64"):
+        cell = f"debian-6.1.none.default.{arch}.hotplug: WARNING in takedown_cpu"
+        check(any(cell in ln for ln in new), f"{cell} listed")
+    print(f"  wall: {wall:.0f} s", flush=True)
+    print(res.stdout, flush=True)
+    return wall
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=REPO / "results" / "nights")
+    ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--interrupt-after", type=int, default=6, help="finished jobs before SIGINT")
+    args = ap.parse_args()
+    local = args.results / "local"
+    walls = {}
+    expected, walls["night 1 (local, interrupted + resumed)"] = night1(local, args.interrupt_after)
+    if not args.no_dask:
+        dask = dask_night(args.results / "dask", expected)
+        walls["night 1 again on Dask (a worker killed)"] = dask
+    walls["night 2 (local, seeded regression)"] = night2(local)
+    print("\nverdicts of night 1:")
+    for name, status in sorted(expected.items()):
+        print(f"  {name:60s} {status}")
+    print("\nwall times:")
+    for what, s in walls.items():
+        print(f"  {what:45s} {s / 60:5.1f} min")
+    print(f"\n{len(failures)} check(s) failed" if failures else "\nall checks passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
