@@ -251,6 +251,8 @@ def test_parallel_probes_go_through_the_matrix_executor(
     assert driver.run_bisect(run_dir, state) == 0
     assert commits[11][:12] in capsys.readouterr().out
     assert batches and max(len(b) for b in batches) == 3
+    # with a scheduler every probe goes to the cluster, the single ones too (good and bad)
+    assert sum(len(b) for b in batches) == len(calls), (batches, calls)
     # 3 probes a round: the 15 commits between are cut in 4 parts, then the 3 left
     middle = {c for b in batches for c in b} - {commits[0], commits[-1]}
     assert len(middle) <= 6

@@ -163,14 +163,34 @@ class Bisect:
                 list(v.get("findings") or []),
             )
             result = JobResult(j.spec, verdict, self.run_dir / j.folder, rec)
-            o = (
-                Outcome(unrelated=True)
-                if verdict.status is Status.ERROR
-                else self.target.judge(result)
-            )
-            self._keep(i, j.folder, o)
-            self._say(i, o, verdict)
+            if verdict.status is Status.ERROR:
+                o = Outcome(unrelated=True)
+                self._keep(i, j.folder, o)
+                self._say(i, o, verdict)
+            else:
+                self._judge(i, j.folder, result)
         progress.say(f"bisect: confidence {self.search.best()[1]:.0%}")
+
+    def probe(self, picks: list[int]) -> None:
+        """Run the picked commits: here one at a time, or through the matrix's executor
+        when there are several or the probes go to a Dask cluster (every probe does then:
+        this host may have no toolchain for the arch)."""
+        if len(picks) == 1 and not self.state.scheduler:
+            self.run(picks[0])
+        else:
+            self.run_many(picks)
+
+    def _judge(self, i: int, folder: str, result: JobResult, tail: str = "") -> Outcome:
+        if not (self.target.titles or self.target.kind or self.target.any_failure):
+            # The default target: the titles the bad commit shows.
+            titles = tuple(f["title"] for f in result.verdict.findings or [])
+            if i == self.search.n and titles:
+                self.target = replace(self.target, titles=titles)
+                self.state.target["titles"] = list(titles)
+        o = self.target.judge(result)
+        self._keep(i, folder, o)
+        self._say(i, o, result.verdict, tail)
+        return o
 
     def _say(self, i: int, o: Outcome, v: Verdict, tail: str = "") -> None:
         what = "skip" if o.skip else "bad" if o.bad else "unrelated" if o.unrelated else "good"
@@ -190,16 +210,7 @@ class Bisect:
         if result.verdict.status is Status.ERROR:
             self._keep(i, folder, Outcome(unrelated=True))
             result, folder = self._probe(i)
-        if not (self.target.titles or self.target.kind or self.target.any_failure):
-            # The default target: the titles the bad commit shows.
-            titles = tuple(f["title"] for f in result.verdict.findings or [])
-            if i == self.search.n and titles:
-                self.target = replace(self.target, titles=titles)
-                self.state.target["titles"] = list(titles)
-        o = self.target.judge(result)
-        self._keep(i, folder, o)
-        self._say(i, o, result.verdict, f"; confidence {self.search.best()[1]:.0%}")
-        return o
+        return self._judge(i, folder, result, f"; confidence {self.search.best()[1]:.0%}")
 
     def verify_revert(self, git: Git, k: int) -> str:
         """The culprit reverted on top of BAD, run as many times as the model says a clean
@@ -251,8 +262,11 @@ class Bisect:
         tries = 0
         while s.evidence.get(n, Evidence()).bad == 0:
             st.steps += 1
-            if tries >= 10 or self.run(n).skip:
+            if tries >= 10:
                 return None, "the bad commit does not show the target in 10 runs"
+            self.probe([n])
+            if n in s.skipped:
+                return None, "the bad commit cannot be tested (build or boot broken)"
             tries += 1
         while True:
             clean = s.evidence.get(0, Evidence())
@@ -261,7 +275,8 @@ class Bisect:
             if clean.runs >= runs_to_clear(s.p(), st.confidence):
                 break
             st.steps += 1
-            if self.run(0).skip:
+            self.probe([0])
+            if 0 in s.skipped:
                 return None, "the good commit cannot be tested (build or boot broken)"
         while not s.done(st.confidence) and len(st.runs) < st.max_runs:
             if all(i in s.skipped for i in range(1, n)):
@@ -269,10 +284,7 @@ class Bisect:
             room = max(1, min(st.parallel, st.max_runs - len(st.runs)))
             picks = s.next_commits(room)
             st.steps += 1
-            if len(picks) == 1:
-                self.run(picks[0])
-            else:
-                self.run_many(picks)
+            self.probe(picks)
         k, mass = s.best()
         if mass < st.confidence:
             return k, f"LOW CONFIDENCE: {mass:.0%} after {len(st.runs)} runs (budget spent)"
