@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Real bisects with real builds and boots: cost and wall time, one probe vs several at once.
+
+The history of tests/integration/test_bisect_real.py (8 commits on debian-6.1, the 5th
+breaks CPU offline), bisected with the hotplug test on x86_64:
+
+- deterministic, one probe at a time;
+- deterministic, 2 probes at once (the local pool);
+- deterministic, on a loopback Dask cluster (a scheduler and two workers started here);
+- flaky (the 5th commit warns in about half the boots), one probe at a time.
+
+Prints culprit, confidence and the cost line of each (steps, runs, boots, kernels
+compiled, wall). Kernels are cached after the first variant, so the first one also pays
+for the builds; run it twice for boot-only numbers.
+
+    .venv/bin/python bench/bisect_real.py [--variants seq,par2,dask,flaky]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.integration.test_bisect_real import _history  # noqa: E402
+
+DASK = Path(sys.executable).parent / "dask"
+
+
+def bisect(good: str, bad: str, *extra: str) -> dict[str, object]:
+    results = Path(tempfile.mkdtemp(prefix="kto-bench-bisect-"))
+    env = {**os.environ, "KTO_RESULTS": str(results)}
+    argv = [sys.executable, "-m", "orchestrator.cli", "bisect", "--tree", "debian-6.1"]
+    argv += ["--good", good, "--bad", bad, "--arch", "x86_64", "--test", "hotplug"]
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [*argv, "--duration", "5", "--max-runs", "80", *extra],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.monotonic() - t0
+    m = re.search(r"first bad commit \(([\d.]+)% confidence\): (\w+)", res.stdout)
+    doc = json.loads(((results / "latest").resolve() / "run.json").read_text())
+    return {
+        "exit": res.returncode,
+        "culprit": m.group(2) if m else None,
+        "confidence": float(m.group(1)) if m else 0.0,
+        "cost": doc.get("bisect_cost") or {},
+        "wall": wall,
+        "stdout": res.stdout,
+    }
+
+
+def cluster() -> tuple[str, list[subprocess.Popen[bytes]]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+
+    def start(*argv: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(DASK), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, cwd=REPO,
+        )  # fmt: skip
+
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    time.sleep(3)
+    for i in (1, 2):
+        procs.append(
+            start("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                  "--name", f"w{i}")
+        )  # fmt: skip
+    time.sleep(4)
+    return address, procs
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in reversed(procs):
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in reversed(procs):
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variants", default="seq,par2,dask,flaky")
+    args = ap.parse_args()
+    rows = []
+    for variant in args.variants.split(","):
+        series = "broken-offline-flaky" if variant == "flaky" else "broken-offline-warn"
+        base, commits = _history(series)
+        procs: list[subprocess.Popen[bytes]] = []
+        extra: list[str] = []
+        if variant == "par2":
+            extra = ["--parallel", "2"]
+        elif variant == "dask":
+            address, procs = cluster()
+            extra = ["--scheduler", address, "--parallel", "2"]
+        try:
+            r = bisect(base, commits[-1], *extra)
+        finally:
+            stop(procs)
+        right = r["culprit"] == commits[4][:12]
+        rows.append((variant, r, right))
+        print(r["stdout"], flush=True)
+    print(f"{'variant':8} {'exit':>4} {'right':>5} {'conf':>6} {'steps':>5} {'runs':>4} "
+          f"{'boots':>5} {'built':>5} {'compile':>8} {'wall':>7}")  # fmt: skip
+    for variant, r, right in rows:
+        c = r["cost"]
+        assert isinstance(c, dict)
+        print(
+            f"{variant:8} {r['exit']:>4} {right!s:>5} {r['confidence']:5.1f}% "
+            f"{c.get('steps', 0):>5} {c.get('runs', 0):>4} {c.get('boots', 0):>5} "
+            f"{c.get('compiled', 0):>5} {c.get('compile_s', 0):7.0f}s {float(r['wall']):6.0f}s"
+        )
+    return 0 if all(right for _, _, right in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
