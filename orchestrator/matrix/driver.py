@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -134,14 +133,17 @@ def read_loads() -> dict[str, float]:
     return {str(k): float(v) for k, v in doc.items()} if isinstance(doc, dict) else {}
 
 
-def boot_cores(loads: dict[str, float], key: str, vcpus: int) -> int:
+def boot_cores(loads: dict[str, float], key: str, vcpus: int) -> float:
     """The cores a boot is charged: its vCPUs, until runs of this kind of job (arch, test,
-    vCPUs) have shown how many it keeps busy. A TCG guest with 2 vCPUs idles on one of
-    them through most workloads; charging it 2 leaves a 2-core host half idle."""
+    vCPUs) have shown how many it keeps busy, then that, to a tenth (at least a quarter).
+    A TCG guest with 2 vCPUs idles on one of them through most workloads; charging it 2
+    leaves a 2-core host half idle, and charging whole cores leaves a 16-core host a fifth
+    idle under guests that keep 0.8 busy. The sum stays within the budget: guests are
+    never overcommitted (a starved vCPU makes RCU stalls that are not the kernel's)."""
     measured = loads.get(key)
     if measured is None:
-        return vcpus
-    return max(1, min(vcpus, math.ceil(measured - 0.25)))
+        return float(vcpus)
+    return max(0.25, min(float(vcpus), round(measured, 1)))
 
 
 def _learn_loads(tasks: list[Task]) -> None:

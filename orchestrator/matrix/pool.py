@@ -27,7 +27,7 @@ from orchestrator import progress
 class Task:
     key: str
     argv: list[str]
-    cores: int  # what it occupies; a build gets "-j N" appended with what is free (>= cores)
+    cores: float  # what it occupies; a build gets "-j N" appended with what is free (>= cores)
     mem_mb: int
     log: Path  # stdout and stderr of the process
     label: str = ""
@@ -37,7 +37,7 @@ class Task:
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     rc: int | None = None
-    given_cores: int = 0
+    given_cores: float = 0
     queued: float = 0.0  # when it could have started (added to the queue)
     ended: float = 0.0
     cpu_s: float = 0.0  # user + system of the task and the children it waited for (QEMU)
@@ -78,14 +78,14 @@ class Pool:
             t.queued = now
         self.queue.extend(tasks)
 
-    def _free(self) -> tuple[int, int]:
+    def _free(self) -> tuple[float, int]:
         cores = self.budget.cores - sum(t.given_cores for t in self.running)
         mem = self.budget.mem_mb - sum(t.mem_mb for t in self.running)
         return cores, mem
 
-    def _start(self, task: Task, cores: int) -> None:
+    def _start(self, task: Task, cores: float) -> None:
         task.given_cores = cores
-        argv = [*task.argv, "-j", str(cores)] if task.build else task.argv
+        argv = [*task.argv, "-j", str(int(cores))] if task.build else task.argv
         task.log.parent.mkdir(parents=True, exist_ok=True)
         with open(task.log, "wb") as log:
             task.proc = subprocess.Popen(
@@ -93,17 +93,21 @@ class Pool:
             )
         task.started = time.monotonic()
         self.running.append(task)
-        progress.say(f"start {task.label or task.key}" + (f" (-j{cores})" if task.build else ""))
+        jobs = f" (-j{int(cores)})" if task.build else ""
+        progress.say(f"start {task.label or task.key}{jobs}")
 
     def _schedule(self) -> None:
         for task in list(self.queue):
             free_cores, free_mem = self._free()
-            fits = task.cores <= free_cores and task.mem_mb <= free_mem
+            fits = task.cores <= free_cores + 1e-9 and task.mem_mb <= free_mem
             if not fits and self.running:
                 continue
-            cores = max(task.cores, free_cores) if task.build else task.cores
+            if task.build:  # whole make jobs: what is free, at least its own charge
+                cores: float = max(1, min(self.budget.cores, int(max(task.cores, free_cores))))
+            else:
+                cores = min(task.cores, self.budget.cores)
             self.queue.remove(task)
-            self._start(task, max(1, min(cores, self.budget.cores)))
+            self._start(task, cores)
 
     def _reap(self) -> None:
         for task in list(self.running):

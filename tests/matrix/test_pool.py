@@ -28,6 +28,21 @@ def test_a_boot_is_charged_its_measured_load_once_known() -> None:
     from orchestrator.matrix.driver import boot_cores
 
     assert boot_cores({}, "x86_64:rcutorture:2", 2) == 2  # unknown: its vCPUs
-    assert boot_cores({"x86_64:rcutorture:2": 1.05}, "x86_64:rcutorture:2", 2) == 1
-    assert boot_cores({"x86_64:rcutorture:2": 1.9}, "x86_64:rcutorture:2", 2) == 2
+    assert boot_cores({"x86_64:rcutorture:2": 1.04}, "x86_64:rcutorture:2", 2) == 1.0
+    assert boot_cores({"x86_64:rcutorture:2": 0.78}, "x86_64:rcutorture:2", 2) == 0.8
+    assert boot_cores({"x86_64:smoke:2": 0.05}, "x86_64:smoke:2", 2) == 0.25  # a floor
     assert boot_cores({"x86_64:rcutorture:2": 3.5}, "x86_64:rcutorture:2", 2) == 2  # capped
+
+
+def test_fractional_charges_fill_the_budget_without_overcommitting(tmp_path: Path) -> None:
+    """Guests measured at 0.6 cores: three fit in two cores at once, a fourth waits."""
+    pool = Pool(Budget(cores=2, mem_mb=1024))
+    nap = [sys.executable, "-c", "import time; time.sleep(0.6)"]
+    tasks = [Task(f"g{i}", nap, 0.6, 10, tmp_path / f"g{i}.log") for i in range(4)]
+    pool.add(*tasks)
+    pool.run()
+    start = {t.key: t.started for t in pool.done}
+    end = {t.key: t.ended for t in pool.done}
+    first_end = min(end[k] for k in ("g0", "g1", "g2"))
+    assert max(start[k] for k in ("g0", "g1", "g2")) < first_end  # three ran together
+    assert start["g3"] >= first_end  # 2.4 > 2: the fourth waited for a slot
