@@ -3,9 +3,11 @@
 Every task is a `kto build` or `kto job` process in its own session (process group): a task
 that crashes or is killed takes nothing else with it, and stopping the pool stops every
 QEMU and make it started. A task starts when its dependencies are done and its cost fits
-what is free (cores: a build's -j is what is free when it starts, at least 1; a boot costs
-its vCPUs), so a 2-core host overlaps one arch's build with another arch's TCG boot without
-overcommitting. Kept here, not in Dask: the one-host default needs no server.
+what is free. Builds and boots are budgeted apart: boots share the cores by their measured
+load (never more than the budget: a starved vCPU makes RCU stalls that are not the
+kernel's); builds share them by -j (what other builds leave, at least 1) and run at nice
+BUILD_NICE, so a long build soaks up what the guests leave idle instead of holding every
+boot back until it ends. Kept here, not in Dask: the one-host default needs no server.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import progress
+
+# CFS gives a nice-10 process about a tenth of a nice-0 one's share: a guest beside a build
+# runs near full speed, and the build has every cycle the guests do not use.
+BUILD_NICE = 10
 
 
 @dataclass
@@ -78,14 +84,18 @@ class Pool:
             t.queued = now
         self.queue.extend(tasks)
 
-    def _free(self) -> tuple[float, int]:
-        cores = self.budget.cores - sum(t.given_cores for t in self.running)
+    def _free(self, build: bool) -> tuple[float, int]:
+        """Cores free for a build (what other builds' -j leave) or a boot (what other boots'
+        loads leave), and memory free for either."""
+        cores = self.budget.cores - sum(t.given_cores for t in self.running if t.build == build)
         mem = self.budget.mem_mb - sum(t.mem_mb for t in self.running)
         return cores, mem
 
     def _start(self, task: Task, cores: float) -> None:
         task.given_cores = cores
-        argv = [*task.argv, "-j", str(int(cores))] if task.build else task.argv
+        argv = task.argv
+        if task.build:  # nice execs the build: the pid, its session and rusage stay the task's
+            argv = ["nice", "-n", str(BUILD_NICE), *argv, "-j", str(int(cores))]
         task.log.parent.mkdir(parents=True, exist_ok=True)
         with open(task.log, "wb") as log:
             task.proc = subprocess.Popen(
@@ -98,9 +108,9 @@ class Pool:
 
     def _schedule(self) -> None:
         for task in list(self.queue):
-            free_cores, free_mem = self._free()
+            free_cores, free_mem = self._free(task.build)
             fits = task.cores <= free_cores + 1e-9 and task.mem_mb <= free_mem
-            if not fits and self.running:
+            if not fits and any(t.build == task.build for t in self.running):
                 continue
             if task.build:  # whole make jobs: what is free, at least its own charge
                 cores: float = max(1, min(self.budget.cores, int(max(task.cores, free_cores))))

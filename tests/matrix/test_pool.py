@@ -46,3 +46,20 @@ def test_fractional_charges_fill_the_budget_without_overcommitting(tmp_path: Pat
     first_end = min(end[k] for k in ("g0", "g1", "g2"))
     assert max(start[k] for k in ("g0", "g1", "g2")) < first_end  # three ran together
     assert start["g3"] >= first_end  # 2.4 > 2: the fourth waited for a slot
+
+
+def test_a_build_does_not_hold_boots_back_and_runs_niced(tmp_path: Path) -> None:
+    """One core: a build (all of it, as -j1) and a boot run side by side, the build at
+    lower priority; a second build waits for the first."""
+    pool = Pool(Budget(cores=1, mem_mb=8192))
+    niceness = "import os, sys, time; print(os.nice(0), sys.argv[1:]); time.sleep(0.5)"
+    b1 = Task("b1", [sys.executable, "-c", niceness], 1, 10, tmp_path / "b1.log", build=True)
+    b2 = Task("b2", [sys.executable, "-c", niceness], 1, 10, tmp_path / "b2.log", build=True)
+    boot = Task("boot", [sys.executable, "-c", niceness], 1, 10, tmp_path / "boot.log")
+    pool.add(b1, b2, boot)
+    pool.run()
+    t = {x.key: x for x in pool.done}
+    assert t["boot"].started < t["b1"].ended  # the boot did not wait for the build
+    assert t["b2"].started >= t["b1"].ended  # builds share -j among themselves
+    assert b1.log.read_text().split()[0] == "10" and "'-j', '1'" in b1.log.read_text()
+    assert boot.log.read_text().split()[0] == "0"
