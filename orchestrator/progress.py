@@ -17,8 +17,15 @@ def set_quiet(quiet: bool) -> None:
 
 
 def say(msg: str) -> None:
-    if not _quiet:
+    """A progress line. Advisory: when stderr is gone (a pipe whose reader died, say), the
+    work goes on without it, not with a traceback halfway through a matrix."""
+    global _quiet
+    if _quiet:
+        return
+    try:
         print(f"kto: {msg}", file=sys.stderr, flush=True)
+    except (BrokenPipeError, ValueError):  # ValueError: stderr closed
+        _quiet = True
 
 
 def fmt_secs(secs: float) -> str:

@@ -167,7 +167,7 @@ class Pool:
                     names = ", ".join(t.label or t.key for t in self.running)
                     progress.say(f"running: {names}; {len(self.queue)} queued")
                 time.sleep(0.1)
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or a bug: either way no task outlives the pool
             self.stop()
             raise
         finally:

@@ -24,8 +24,12 @@ def _job(stdout: str) -> dict:
     return json.loads(Path(line.split(":", 1)[1].strip()).read_text())
 
 
-def _qemu_pids() -> set[int]:
-    res = subprocess.run(["pgrep", "-f", "qemu-system-"], capture_output=True, text=True)
+def _qemu_pids(results: Path) -> set[int]:
+    """QEMUs booting from this test's results dir (its initrd lives there): other tests'
+    guests, run beside this one, are not this test's business."""
+    res = subprocess.run(
+        ["pgrep", "-f", f"qemu-system-.*{results}"], capture_output=True, text=True
+    )
     return {int(p) for p in res.stdout.split()}
 
 
@@ -92,8 +96,9 @@ def test_stuck_guest_ends_with_stacks() -> None:
     assert job["status"] == "FAIL" and res.returncode == 1
 
 
-def test_qemu_killed_from_outside_is_error_without_orphans() -> None:
-    before = _qemu_pids()
+def test_qemu_killed_from_outside_is_error_without_orphans(tmp_path: Path) -> None:
+    env = {**os.environ, "KTO_RESULTS": str(tmp_path)}
+    before: set[int] = set()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -107,6 +112,7 @@ def test_qemu_killed_from_outside_is_error_without_orphans() -> None:
             "600",
         ],
         cwd=REPO,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,7 +121,7 @@ def test_qemu_killed_from_outside_is_error_without_orphans() -> None:
     new: set[int] = set()
     while time.monotonic() < deadline and not new:
         time.sleep(0.5)
-        new = _qemu_pids() - before
+        new = _qemu_pids(tmp_path) - before
     assert new, "QEMU never started"
     time.sleep(5)
     for pid in new:
@@ -124,20 +130,22 @@ def test_qemu_killed_from_outside_is_error_without_orphans() -> None:
     assert proc.returncode == 3, out + err
     job = _job(out)
     assert job["status"] == "ERROR" and "signal 9" in job["verdict"]["reason"]
-    assert not (_qemu_pids() - before)
+    assert not (_qemu_pids(tmp_path) - before)
 
 
-def test_sigterm_to_kto_kills_qemu() -> None:
-    before = _qemu_pids()
+def test_sigterm_to_kto_kills_qemu(tmp_path: Path) -> None:
+    env = {**os.environ, "KTO_RESULTS": str(tmp_path)}
+    before: set[int] = set()
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", "arm64", "--", "sleep", "600"],
         cwd=REPO,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (_qemu_pids() - before):
+    while time.monotonic() < deadline and not (_qemu_pids(tmp_path) - before):
         time.sleep(0.5)
     time.sleep(3)
     proc.send_signal(signal.SIGTERM)
@@ -145,11 +153,12 @@ def test_sigterm_to_kto_kills_qemu() -> None:
     assert proc.returncode == 3, err[-3000:]
     assert "interrupted by SIGTERM" in err
     time.sleep(1)
-    assert not (_qemu_pids() - before), "QEMU outlived kto"
+    assert not (_qemu_pids(tmp_path) - before), "QEMU outlived kto"
 
 
-def test_sigkill_to_kto_takes_qemu_with_it() -> None:
-    before = _qemu_pids()
+def test_sigkill_to_kto_takes_qemu_with_it(tmp_path: Path) -> None:
+    env = {**os.environ, "KTO_RESULTS": str(tmp_path)}
+    before: set[int] = set()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -163,20 +172,21 @@ def test_sigkill_to_kto_takes_qemu_with_it() -> None:
             "600",
         ],
         cwd=REPO,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (_qemu_pids() - before):
+    while time.monotonic() < deadline and not (_qemu_pids(tmp_path) - before):
         time.sleep(0.5)
-    assert _qemu_pids() - before, "QEMU never started"
+    assert _qemu_pids(tmp_path) - before, "QEMU never started"
     time.sleep(2)
     proc.kill()  # no chance to clean up: QEMU loses its console pty and exits
     proc.wait()
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and (_qemu_pids() - before):
+    while time.monotonic() < deadline and (_qemu_pids(tmp_path) - before):
         time.sleep(0.2)
-    assert not (_qemu_pids() - before), "QEMU outlived a SIGKILLed kto"
+    assert not (_qemu_pids(tmp_path) - before), "QEMU outlived a SIGKILLed kto"
 
 
 def test_patched_kernel_boots_with_the_banner() -> None:

@@ -63,3 +63,23 @@ def test_a_build_does_not_hold_boots_back_and_runs_niced(tmp_path: Path) -> None
     assert t["b2"].started >= t["b1"].ended  # builds share -j among themselves
     assert b1.log.read_text().split()[0] == "10" and "'-j', '1'" in b1.log.read_text()
     assert boot.log.read_text().split()[0] == "0"
+
+
+def test_an_error_in_the_pool_loop_stops_every_task(tmp_path: Path, monkeypatch) -> None:
+    """Not only Ctrl-C: whatever ends the loop (here a failing progress hook) takes the
+    running tasks with it; a build's make must never outlive the matrix."""
+    import pytest
+
+    pool = Pool(Budget(cores=2, mem_mb=1024))
+    long = Task("long", [sys.executable, "-c", "import time; time.sleep(60)"], 1, 10,
+                tmp_path / "long.log")  # fmt: skip
+
+    def boom(task: Task, rc: int) -> list[Task]:
+        raise RuntimeError("a bug in a done hook")
+
+    short = Task("short", [sys.executable, "-c", "pass"], 1, 10, tmp_path / "s.log", on_done=boom)
+    pool.add(long, short)
+    with pytest.raises(RuntimeError):
+        pool.run()
+    assert long.proc is not None and long.proc.poll() is not None  # stopped, reaped
+    assert pool.running == []
