@@ -22,8 +22,6 @@ import argparse
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,8 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.integration.test_bisect_real import _history  # noqa: E402
-
-DASK = Path(sys.executable).parent / "dask"
+from tests.loopback_dask import loopback_cluster  # noqa: E402
 
 
 def bisect(good: str, bad: str, *extra: str) -> dict[str, object]:
@@ -61,40 +58,6 @@ def bisect(good: str, bad: str, *extra: str) -> dict[str, object]:
     }
 
 
-def cluster() -> tuple[str, list[subprocess.Popen[bytes]]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-
-    def start(*argv: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [str(DASK), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, cwd=REPO,
-        )  # fmt: skip
-
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
-    time.sleep(3)
-    for i in (1, 2):
-        procs.append(
-            start("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                  "--name", f"w{i}")
-        )  # fmt: skip
-    time.sleep(4)
-    return address, procs
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in reversed(procs):
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in reversed(procs):
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default="seq,par2,dask,flaky")
@@ -103,17 +66,11 @@ def main() -> int:
     for variant in args.variants.split(","):
         series = "broken-offline-flaky" if variant == "flaky" else "broken-offline-warn"
         base, commits = _history(series)
-        procs: list[subprocess.Popen[bytes]] = []
-        extra: list[str] = []
-        if variant == "par2":
-            extra = ["--parallel", "2"]
-        elif variant == "dask":
-            address, procs = cluster()
-            extra = ["--scheduler", address, "--parallel", "2"]
-        try:
-            r = bisect(base, commits[-1], *extra)
-        finally:
-            stop(procs)
+        if variant == "dask":
+            with loopback_cluster(2) as (address, _workers):
+                r = bisect(base, commits[-1], "--scheduler", address, "--parallel", "2")
+        else:
+            r = bisect(base, commits[-1], *(["--parallel", "2"] if variant == "par2" else []))
         right = r["culprit"] == commits[4][:12]
         rows.append((variant, r, right))
         print(r["stdout"], flush=True)

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,11 +28,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.loopback_dask import loopback_cluster  # noqa: E402
+
 MATRIX = REPO / "configs" / "matrix" / "two-trees.yaml"
 BRANCH = "kto-test/nightly"
 BREAK = REPO / "kernels" / "series" / "broken-offline-warn"
 KTO = [sys.executable, "-m", "orchestrator.cli"]
-DASK = Path(sys.executable).parent / "dask"
 failures: list[str] = []
 
 
@@ -124,33 +124,9 @@ def night1(results: Path, interrupt_after: int) -> tuple[dict[str, str], float]:
     return got, first + second
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def dask_night(results: Path, expected: dict[str, str]) -> float:
     print("the same matrix on a loopback Dask cluster, one worker SIGKILLed mid-job", flush=True)
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-
-    def start(*argv: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [str(DASK), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, cwd=REPO,
-        )  # fmt: skip
-
-    procs = [start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
-    try:
-        time.sleep(3)
-        workers = [
-            start("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                  "--name", f"w{i}")
-            for i in (1, 2)
-        ]  # fmt: skip
-        procs += workers
-        time.sleep(4)
+    with loopback_cluster(2) as (address, workers):
         env = {**os.environ, "KTO_RESULTS": str(results)}
         t0 = time.monotonic()
         run = subprocess.Popen(
@@ -175,15 +151,6 @@ def dask_night(results: Path, expected: dict[str, str]) -> float:
         check(not diff, f"verdicts equal to the local run's: {diff or 'all 24'}")
         print(f"  wall: {wall:.0f} s", flush=True)
         return wall
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
 
 
 def night2(results: Path) -> float:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,27 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from ..loopback_dask import free_port, loopback_cluster
 from .kto_cli import REPO, kto
 
 pytestmark = pytest.mark.integration
-
-DASK = Path(sys.executable).parent / "dask"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(*argv: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(DASK), *argv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=REPO,
-    )
 
 
 def _children(pid: int) -> list[int]:
@@ -61,26 +43,7 @@ def test_cluster_matrix_matches_local_and_survives_a_killed_worker(tmp_path: Pat
     expected = _verdicts((tmp_path / "local" / "latest").resolve())
     assert len(expected) == 4
 
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [_start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
-    try:
-        time.sleep(3)
-        workers = [
-            _start(
-                "worker",
-                address,
-                "--nthreads",
-                "1",
-                "--no-nanny",
-                "--no-dashboard",
-                "--name",
-                f"w{i}",
-            )
-            for i in (1, 2)
-        ]
-        procs += workers
-        time.sleep(4)
+    with loopback_cluster(2) as (address, workers):
         results = tmp_path / "cluster"
         env = {**os.environ, "KTO_RESULTS": str(results)}
         run = subprocess.Popen(
@@ -108,23 +71,11 @@ def test_cluster_matrix_matches_local_and_survives_a_killed_worker(tmp_path: Pat
         time.sleep(3)
         left = subprocess.run(["pgrep", "-f", "kto-dask-"], capture_output=True, text=True)
         assert left.stdout.strip() == "", "a job of the killed worker outlived it"
-    finally:
-        # Workers before the scheduler (a worker whose scheduler is gone spends its
-        # shutdown reconnecting); whatever is still there after 30 s is killed.
-        for p in reversed(procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(10)
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
     m = tmp_path / "dtest.yaml"
     m.write_text("name: dtest\ntrees: [debian-6.1]\narches: [x86_64]\ntests: [smoke]\n")
-    res = _kto(tmp_path / "r", "matrix", str(m), "--scheduler", f"tcp://127.0.0.1:{_free_port()}")
+    res = _kto(tmp_path / "r", "matrix", str(m), "--scheduler", f"tcp://127.0.0.1:{free_port()}")
     assert res.returncode == 2, res.stderr
     assert "cannot reach the Dask scheduler" in res.stderr and "Traceback" not in res.stderr
