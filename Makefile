@@ -46,8 +46,12 @@ nightly: setup
 demo: setup
 	$(KTO) matrix seeds; rc=$$?; [ $$rc -le 1 ] || exit $$rc
 
+# Two pytest workers (pytest-xdist): while one test waits on a guest that keeps 0.8 of a
+# core busy, the other's runs; TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-faults: setup
 	$(VENV)/bin/pytest tests/faults -m "slow or not slow" $(PYTEST_ARGS)

@@ -77,7 +77,10 @@ def sandbox_argv(params: dict[str, Any]) -> list[str]:
         Path(w).mkdir(parents=True, exist_ok=True)
         argv += ["--bind", w, w]
     argv += ["--setenv", "TMPDIR", str(tmp)]
-    argv += ["--unshare-net", "--unshare-ipc", "--die-with-parent", "--new-session"]
+    # A pid namespace: when bwrap goes (its parent killed), the kernel kills everything in
+    # it; without one, make and its compilers outlive the build in their new session.
+    argv += ["--unshare-net", "--unshare-ipc", "--unshare-pid", "--die-with-parent"]
+    argv += ["--new-session"]
     return [*argv, "--", sys.executable, "-m", "orchestrator.build.tuxmake_run"]
 
 

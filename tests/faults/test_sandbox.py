@@ -79,3 +79,39 @@ def test_sandboxed_build_cannot_write_outside_or_reach_the_network(tmp_path: Pat
     assert res.returncode == 5, res.stderr[-3000:]
     assert "this build cannot reach outside: write= net=" in res.stderr, res.stderr[-3000:]
     assert not marker.exists(), "the sandboxed build wrote outside its directories"
+
+
+def test_nothing_in_the_sandbox_outlives_the_build_that_started_it(tmp_path: Path) -> None:
+    """The sandbox runs make in a new session, out of reach of a process-group kill; the
+    pid namespace is what takes make's whole tree down when the build process dies (a
+    matrix stopping its build, a SIGKILLed `kto build`)."""
+    import os
+    import signal
+    import time
+
+    from orchestrator.build.tuxmake_run import sandbox_argv
+
+    dirs = {k: str(tmp_path / k) for k in ("tree", "build_dir", "output_dir")}
+    argv = sandbox_argv(dirs)
+    secs = 400000 + uuid.uuid4().int % 100000  # this test's own "compilers"
+    inner = f"sleep {secs} & sleep {secs} & wait"  # make's place: a shell with children
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); "
+         "time.sleep(600)", *argv[: argv.index("--") + 1], "sh", "-c", inner],
+        start_new_session=True,
+    )  # fmt: skip
+
+    def left() -> list[str]:
+        res = subprocess.run(["pgrep", "-x", "-f", f"sleep {secs}"], capture_output=True, text=True)
+        return res.stdout.split()
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not left():
+        time.sleep(0.1)
+    assert len(left()) == 2, "the sandboxed shell never started"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and left():
+        time.sleep(0.1)
+    assert not left(), "processes of the sandbox outlived the build that started them"
