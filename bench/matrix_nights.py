@@ -111,9 +111,12 @@ def night1(results: Path, interrupt_after: int) -> tuple[dict[str, str], float]:
     proc.communicate(timeout=600)
     first = time.monotonic() - t0
     check(proc.returncode == 3, f"SIGINT after {len(done)} finished jobs: exit {proc.returncode}")
-    kept = finished(latest(results))
+    # `done`: finished before the SIGINT (the jobs it stopped are recorded ERROR, and those
+    # the resume must run again)
+    kept = done
     res, second = kto(results, "matrix", str(MATRIX), "--resume", "latest")
-    check(res.returncode == 0, f"--resume latest: exit {res.returncode}")
+    # 0, or 3 when the only failures are infrastructure (a tree that does not build: MISS)
+    check(res.returncode in (0, 3), f"--resume latest: exit {res.returncode}")
     run = latest(results)
     again = {k for k, t in finished(run).items() if k in kept and t != kept[k]}
     check(not again, f"jobs finished before SIGINT run again on resume: {sorted(again) or 'none'}")
@@ -145,7 +148,7 @@ def dask_night(results: Path, expected: dict[str, str]) -> float:
         run.communicate(timeout=7200)
         wall = time.monotonic() - t0
         check(killed, "a worker was SIGKILLed while it ran a job")
-        check(run.returncode == 0, f"cluster run: exit {run.returncode}")
+        check(run.returncode in (0, 3), f"cluster run: exit {run.returncode}")
         got = verdicts(latest(results))
         diff = {k: (v, got.get(k)) for k, v in expected.items() if got.get(k) != v}
         check(not diff, f"verdicts equal to the local run's: {diff or 'all 24'}")
