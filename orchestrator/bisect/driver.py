@@ -261,9 +261,9 @@ class Bisect:
         s, n, st = self.search, self.search.n, self.state
         tries = 0
         while s.evidence.get(n, Evidence()).bad == 0:
-            st.steps += 1
             if tries >= 10:
                 return None, "the bad commit does not show the target in 10 runs"
+            st.steps += 1
             self.probe([n])
             if n in s.skipped:
                 return None, "the bad commit cannot be tested (build or boot broken)"

@@ -109,8 +109,10 @@ class Pool:
     def _schedule(self) -> None:
         for task in list(self.queue):
             free_cores, free_mem = self._free(task.build)
-            fits = task.cores <= free_cores + 1e-9 and task.mem_mb <= free_mem
-            if not fits and any(t.build == task.build for t in self.running):
+            # Too big to ever fit: it runs alone in its class (cores) or alone (memory).
+            if task.cores > free_cores + 1e-9 and any(t.build == task.build for t in self.running):
+                continue
+            if task.mem_mb > free_mem and self.running:
                 continue
             if task.build:  # whole make jobs: what is free, at least its own charge
                 cores: float = max(1, min(self.budget.cores, int(max(task.cores, free_cores))))

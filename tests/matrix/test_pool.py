@@ -83,3 +83,16 @@ def test_an_error_in_the_pool_loop_stops_every_task(tmp_path: Path, monkeypatch)
         pool.run()
     assert long.proc is not None and long.proc.poll() is not None  # stopped, reaped
     assert pool.running == []
+
+
+def test_memory_is_shared_by_builds_and_boots(tmp_path: Path) -> None:
+    """Cores are budgeted per class, memory for all: a boot that does not fit beside a
+    running build's memory waits for it."""
+    pool = Pool(Budget(cores=2, mem_mb=3000))
+    nap = [sys.executable, "-c", "import time; time.sleep(0.5)"]
+    build = Task("build", nap, 1, 2048, tmp_path / "b.log", build=True)
+    boot = Task("boot", nap, 1, 2048, tmp_path / "g.log")
+    pool.add(build, boot)
+    pool.run()
+    t = {x.key: x for x in pool.done}
+    assert t["boot"].started >= t["build"].ended
