@@ -304,3 +304,24 @@ def test_kernel_warning_beats_a_passing_result_line() -> None:
         "hotplug", [*mail, "<<KTO>> result hotplug status=PASS cycles=3"], _result_outcome(0)
     )
     assert v.status is Status.FAIL and v.title == "WARNING in __mmdrop"
+
+
+@pytest.mark.parametrize(
+    ("frags", "expected"),
+    [(STRESS_X86, True), (["base-x86_64", "debug"], False)],
+)
+def test_a_command_boot_gets_the_fragments_kernel_parameters(
+    tmp_path: Path, frags: list[str], expected: bool
+) -> None:
+    """`kto boot KERNEL -- CMD` has no workload, but its kernel's built-in rcutorture must
+    still be told not to start (cmdline.yaml), or it runs beside every command."""
+    from orchestrator.job.boot_stage import shell_argv
+    from orchestrator.job.plan import Kernel, plan_job
+    from orchestrator.job.spec import BootOptions, JobSpec
+
+    image = tmp_path / "bzImage"
+    image.write_bytes(b"not booted: only planned")
+    spec = JobSpec(arch="x86_64", kernel=str(image), boot=BootOptions(accel="tcg"))
+    argv, _port = shell_argv(plan_job(spec, None), Kernel(image, _record(frags)))
+    append = argv[argv.index("-append") + 1]
+    assert ("rcutorture.torture_type=none" in append.split()) is expected, append

@@ -92,19 +92,32 @@ def guest_argv(
     return build_argv(profile, spec)
 
 
-def _guest_job(plan: JobPlan, wl: workload.WorkloadPlan | None, shell: bool = False) -> GuestJob:
+def _guest_job(
+    plan: JobPlan, wl: workload.WorkloadPlan | None, kernel: Kernel, shell: bool = False
+) -> GuestJob:
     spec, b = plan.spec, plan.spec.boot
     return GuestJob(
         name=spec.test_name if not shell else "command",
         command=spec.command,
         shell=shell,
         args=wl.args if wl else "",
-        append=(*(wl.cmdline if wl else ()), *b.append),  # --append comes last: it wins
+        append=(*(wl.cmdline if wl else _fragment_cmdline(kernel)), *b.append),  # --append wins
         network=b.network,
         hold=HOLD_SECONDS if (b.ssh_commands or b.fetch) and not shell else 0,
         ssh_port=_free_port() if b.network else None,
         host_key=_host_key() if b.network else None,
     )
+
+
+def _fragment_cmdline(kernel: Kernel) -> list[str]:
+    """A command or shell boot gets its kernel's fragment parameters too (cmdline.yaml):
+    without `rcutorture.torture_type=none`, built-in rcutorture would run beside the
+    command on every such boot."""
+    from orchestrator.build.record import fragment_names
+    from orchestrator.guest.testspec import merge_cmdline
+    from orchestrator.guest.workload import fragment_cmdline
+
+    return merge_cmdline(fragment_cmdline(fragment_names(kernel.build_record) or []))
 
 
 def _free_port() -> int:
@@ -138,7 +151,7 @@ def _workload(plan: JobPlan, accel: str, kernel: Kernel) -> workload.WorkloadPla
 def shell_argv(plan: JobPlan, kernel: Kernel) -> tuple[list[str], int | None]:
     """QEMU argv for an interactive console (`kto boot --shell`), and the SSH port if any."""
     choice = choose_accel(plan.spec.boot.accel, plan.profile.name)
-    guest = _guest_job(plan, None, shell=True)
+    guest = _guest_job(plan, None, kernel, shell=True)
     tmp = Path(tempfile.mkdtemp(prefix="kto-shell-"))
     return guest_argv(plan, kernel.image, choice.accel, guest, tmp / INITRD), guest.ssh_port
 
@@ -246,7 +259,7 @@ def boot(
     progress.say(f"accelerator: {choice.accel} ({choice.reason})")
     qversion = qemu_version(profile)
     wl = _workload(plan, choice.accel, kernel)
-    guest = _guest_job(plan, wl)
+    guest = _guest_job(plan, wl, kernel)
     status_path = outdir / STATUS_LOG if profile.qemu.status_serial else None
     with progress.phase("initramfs", timings, key="initramfs"):
         argv = guest_argv(plan, kernel.image, choice.accel, guest, outdir / INITRD, status_path)
