@@ -92,7 +92,15 @@ def connect(address: str) -> Any:
     except ImportError as exc:  # pragma: no cover - a dependency of kto
         raise InfraError("dask distributed is not installed: run make setup") from exc
     try:
-        return Client(address, timeout="15s")
+        # A refused connection is retried until the timeout: long enough for a scheduler
+        # across a network, KTO_SCHEDULER_TIMEOUT (seconds) for one known to be near.
+        timeout = float(os.environ.get("KTO_SCHEDULER_TIMEOUT") or 15)
+        return Client(address, timeout=f"{timeout}s")
+    except ValueError as exc:
+        raise UserError(
+            f"KTO_SCHEDULER_TIMEOUT is not a number of seconds: {exc}",
+            hint="unset it (15 s) or set e.g. KTO_SCHEDULER_TIMEOUT=5",
+        ) from exc
     except (OSError, TimeoutError) as exc:
         raise UserError(
             f"cannot reach the Dask scheduler at {address}: {exc}",

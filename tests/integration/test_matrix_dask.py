@@ -73,9 +73,12 @@ def test_cluster_matrix_matches_local_and_survives_a_killed_worker(tmp_path: Pat
         assert left.stdout.strip() == "", "a job of the killed worker outlived it"
 
 
-def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
+def test_unreachable_scheduler_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     m = tmp_path / "dtest.yaml"
     m.write_text("name: dtest\ntrees: [debian-6.1]\narches: [x86_64]\ntests: [smoke]\n")
+    monkeypatch.setenv("KTO_SCHEDULER_TIMEOUT", "2")  # nothing listens there: 15 s is no use
     res = _kto(tmp_path / "r", "matrix", str(m), "--scheduler", f"tcp://127.0.0.1:{free_port()}")
     assert res.returncode == 2, res.stderr
     assert "cannot reach the Dask scheduler" in res.stderr and "Traceback" not in res.stderr
