@@ -25,7 +25,7 @@ def _run(arch: str, test: str, *extra: str) -> tuple[int, dict[str, Any], str]:
 
 
 @pytest.mark.parametrize(
-    ("arch", "duration"), [("x86_64", "20"), ("arm64", "20"), ("sparc64", "15")]
+    ("arch", "duration"), [("x86_64", "10"), ("arm64", "10"), ("sparc64", "10")]
 )
 def test_rcutorture_passes_on_every_arch(arch: str, duration: str) -> None:
     smp = ["--smp", "1"] if arch == "sparc64" else []
@@ -37,7 +37,7 @@ def test_rcutorture_passes_on_every_arch(arch: str, duration: str) -> None:
 
 
 def test_rcutorture_onoff_x86_64_offlines_cpus() -> None:
-    rc, job, out = _run("x86_64", "rcutorture-onoff", "--duration", "25")
+    rc, job, out = _run("x86_64", "rcutorture-onoff", "--duration", "15")
     assert rc == 0 and job["status"] == "PASS", out
     onoff = job["metrics"]["rcutorture"]["onoff"]
     assert onoff["offline_successes"] > 0
@@ -70,7 +70,7 @@ def test_kvm_mmu_notifier_storm(arch: str) -> None:
 
 
 def test_mm_churn_and_composed_stress_x86_64() -> None:
-    rc, job, out = _run("x86_64", "stress-mm", "--duration", "15")
+    rc, job, out = _run("x86_64", "stress-mm", "--duration", "10")
     assert rc == 0 and job["status"] == "PASS", out
     for name in ("hotplug", "kvm-mmu-notifier", "mm-churn"):
         assert job["metrics"][name]["status"] == "PASS", name
@@ -81,7 +81,7 @@ def test_mm_churn_and_composed_stress_x86_64() -> None:
 
 @pytest.mark.parametrize(
     ("arch", "test", "duration"),
-    [("x86_64", "hotplug", "10"), ("x86_64", "rcutorture-onoff", "20"), ("arm64", "hotplug", "10")],
+    [("x86_64", "hotplug", "5"), ("x86_64", "rcutorture-onoff", "12"), ("arm64", "hotplug", "5")],
 )
 def test_broken_kernel_fails_with_the_right_title(arch: str, test: str, duration: str) -> None:
     rc, job, out = _run(arch, test, "--duration", duration, "--patches", BROKEN)
