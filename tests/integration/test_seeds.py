@@ -77,7 +77,7 @@ def test_seed_000_hotplug_deadlock_fails_with_stacks_before_the_kill() -> None:
 
 
 def test_seed_003_rcutorture_onoff_unbalanced_mmdrop() -> None:
-    job, titles = _scenario("seed-003-onoff-mmdrop", "x86_64", "rcutorture-onoff", "20")
+    job, titles = _scenario("seed-003-onoff-mmdrop", "x86_64", "rcutorture-onoff", "12")
     # Which task frees the mm first varies from run to run: __mmdrop() warns when it is
     # the offlining task's own (lazy) mm; check_mm() reports the leftover counters always.
     assert {"WARNING in __mmdrop", "BUG: Bad rss-counter state"} & set(titles), titles
