@@ -96,97 +96,56 @@ def test_stuck_guest_ends_with_stacks() -> None:
     assert job["status"] == "FAIL" and res.returncode == 1
 
 
-def test_qemu_killed_from_outside_is_error_without_orphans(tmp_path: Path) -> None:
-    env = {**os.environ, "KTO_RESULTS": str(tmp_path)}
-    before: set[int] = set()
+def _sleeping_guest(tmp_path: Path, arch: str, pipe: bool = True) -> subprocess.Popen[str]:
+    """`kto boot -- sleep 600` in the background, once its QEMU is running."""
+    out = subprocess.PIPE if pipe else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator.cli",
-            "boot",
-            "--arch",
-            "x86_64",
-            "--",
-            "sleep",
-            "600",
-        ],
+        [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", arch, "--", "sleep", "600"],
         cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env={**os.environ, "KTO_RESULTS": str(tmp_path)},
+        stdout=out,
+        stderr=out,
         text=True,
     )
     deadline = time.monotonic() + 120
-    new: set[int] = set()
-    while time.monotonic() < deadline and not new:
+    while time.monotonic() < deadline and not _qemu_pids(tmp_path):
         time.sleep(0.5)
-        new = _qemu_pids(tmp_path) - before
-    assert new, "QEMU never started"
+    assert _qemu_pids(tmp_path), "QEMU never started"
+    return proc
+
+
+def test_qemu_killed_from_outside_is_error_without_orphans(tmp_path: Path) -> None:
+    proc = _sleeping_guest(tmp_path, "x86_64")
     time.sleep(5)
-    for pid in new:
+    for pid in _qemu_pids(tmp_path):
         os.kill(pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, out + err
     job = _job(out)
     assert job["status"] == "ERROR" and "signal 9" in job["verdict"]["reason"]
-    assert not (_qemu_pids(tmp_path) - before)
+    assert not _qemu_pids(tmp_path)
 
 
 def test_sigterm_to_kto_kills_qemu(tmp_path: Path) -> None:
-    env = {**os.environ, "KTO_RESULTS": str(tmp_path)}
-    before: set[int] = set()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", "arm64", "--", "sleep", "600"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (_qemu_pids(tmp_path) - before):
-        time.sleep(0.5)
+    proc = _sleeping_guest(tmp_path, "arm64")
     time.sleep(3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err[-3000:]
     assert "interrupted by SIGTERM" in err
     time.sleep(1)
-    assert not (_qemu_pids(tmp_path) - before), "QEMU outlived kto"
+    assert not _qemu_pids(tmp_path), "QEMU outlived kto"
 
 
 def test_sigkill_to_kto_takes_qemu_with_it(tmp_path: Path) -> None:
-    env = {**os.environ, "KTO_RESULTS": str(tmp_path)}
-    before: set[int] = set()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator.cli",
-            "boot",
-            "--arch",
-            "x86_64",
-            "--",
-            "sleep",
-            "600",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (_qemu_pids(tmp_path) - before):
-        time.sleep(0.5)
-    assert _qemu_pids(tmp_path) - before, "QEMU never started"
+    proc = _sleeping_guest(tmp_path, "x86_64", pipe=False)
     time.sleep(2)
     proc.kill()  # no chance to clean up: QEMU loses its console pty and exits
     proc.wait()
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and (_qemu_pids(tmp_path) - before):
+    while time.monotonic() < deadline and _qemu_pids(tmp_path):
         time.sleep(0.2)
-    assert not (_qemu_pids(tmp_path) - before), "QEMU outlived a SIGKILLed kto"
+    assert not _qemu_pids(tmp_path), "QEMU outlived a SIGKILLed kto"
 
 
 def test_patched_kernel_boots_with_the_banner() -> None:
