@@ -335,7 +335,9 @@ class ConsoleSession:
                     f"guest: {reason}; asking the kernel for stacks (SysRq "
                     f"{', '.join(SYSRQ_KEYS)}) before stopping it"
                 )
-                self._capture_evidence()
+                # An answer that stopped for 2 s is complete (a dump streams without
+                # pauses); waiting out 4 s per key cost a stuck guest 12 s.
+                self._capture_evidence(per_key=4.0, quiet=2.0)
                 self.outcome.killed = reason
                 return False
             if self.should_stop and (why := self.should_stop(now, self._last_output)):
