@@ -131,3 +131,13 @@ def test_start_brings_a_worker_to_the_scheduler_over_ssh(tmp_path: Path) -> None
             assert not Path(f"/proc/{pid}").exists(), "the worker outlived SIGTERM"
         os.killpg(sched.pid, signal.SIGTERM)
         sched.wait(20)
+
+
+def test_a_bad_scheduler_timeout_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.errors import UserError
+    from orchestrator.matrix.cluster import connect
+
+    monkeypatch.setenv("KTO_SCHEDULER_TIMEOUT", "soon")
+    with pytest.raises(UserError, match="KTO_SCHEDULER_TIMEOUT is not a number") as err:
+        connect("tcp://127.0.0.1:9")
+    assert err.value.exit_code == 2
