@@ -99,7 +99,7 @@ def test_silence_limit_from_the_test_unless_the_user_gives_one(tmp_path: Path) -
     kernel = str(tmp_path / "bzImage")
     Path(kernel).write_bytes(b"not booted: only planned")
     rcu = plan_job(JobSpec(arch="x86_64", test="rcutorture", kernel=kernel), None)
-    assert timeouts(rcu, None).silence == workloads.load_test("rcutorture").silence_s == 40
+    assert timeouts(rcu, None).silence == workloads.load_test("rcutorture").silence_s == 20
     smoke = plan_job(JobSpec(arch="x86_64", test="smoke", kernel=kernel), None)
     assert timeouts(smoke, None).silence == 120.0  # the default: smoke says nothing
     given = JobSpec(
