@@ -137,7 +137,8 @@ def test_a_bad_scheduler_timeout_names_the_variable(monkeypatch: pytest.MonkeyPa
     from orchestrator.errors import UserError
     from orchestrator.matrix.cluster import connect
 
-    monkeypatch.setenv("KTO_SCHEDULER_TIMEOUT", "soon")
-    with pytest.raises(UserError, match="KTO_SCHEDULER_TIMEOUT is not a number") as err:
-        connect("tcp://127.0.0.1:9")
-    assert err.value.exit_code == 2
+    for bad in ("soon", "0", "-3", "inf"):
+        monkeypatch.setenv("KTO_SCHEDULER_TIMEOUT", bad)
+        with pytest.raises(UserError, match=r"KTO_SCHEDULER_TIMEOUT=.* is not a number") as err:
+            connect("tcp://127.0.0.1:9")
+        assert err.value.exit_code == 2

@@ -23,6 +23,7 @@ that ask for KVM, `arch-<arch>=1` when any worker declares arch resources.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -91,16 +92,20 @@ def connect(address: str) -> Any:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - a dependency of kto
         raise InfraError("dask distributed is not installed: run make setup") from exc
+    # A refused connection is retried until the timeout: long enough for a scheduler
+    # across a network, KTO_SCHEDULER_TIMEOUT (seconds) for one known to be near.
+    raw = os.environ.get("KTO_SCHEDULER_TIMEOUT") or "15"
     try:
-        # A refused connection is retried until the timeout: long enough for a scheduler
-        # across a network, KTO_SCHEDULER_TIMEOUT (seconds) for one known to be near.
-        timeout = float(os.environ.get("KTO_SCHEDULER_TIMEOUT") or 15)
-        return Client(address, timeout=f"{timeout}s")
-    except ValueError as exc:
+        timeout = float(raw)
+    except ValueError:
+        timeout = math.nan
+    if not 0 < timeout < math.inf:
         raise UserError(
-            f"KTO_SCHEDULER_TIMEOUT is not a number of seconds: {exc}",
+            f"KTO_SCHEDULER_TIMEOUT={raw!r} is not a number of seconds",
             hint="unset it (15 s) or set e.g. KTO_SCHEDULER_TIMEOUT=5",
-        ) from exc
+        )
+    try:
+        return Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as exc:
         raise UserError(
             f"cannot reach the Dask scheduler at {address}: {exc}",

@@ -237,9 +237,10 @@ class ConsoleSession:
                 continue
             self._consume(data)
 
-    def _capture_evidence(self, per_key: float = 4.0, quiet: float | None = None) -> None:
+    def _capture_evidence(self, per_key: float = 4.0, quiet: float = 2.0) -> None:
         """Ask the kernel for stacks (SysRq over a serial BREAK) before the guest is killed:
-        `per_key` s at most for each answer, less once the console was `quiet` that long."""
+        `per_key` s at most for each answer, less once the console was `quiet` that long
+        (a dump streams without pauses; waiting out 4 s per key cost a stuck guest 12 s)."""
         assert self._child is not None
         self.outcome.sysrq_sent = True
         for key in SYSRQ_KEYS:
@@ -335,9 +336,7 @@ class ConsoleSession:
                     f"guest: {reason}; asking the kernel for stacks (SysRq "
                     f"{', '.join(SYSRQ_KEYS)}) before stopping it"
                 )
-                # An answer that stopped for 2 s is complete (a dump streams without
-                # pauses); waiting out 4 s per key cost a stuck guest 12 s.
-                self._capture_evidence(per_key=4.0, quiet=2.0)
+                self._capture_evidence()
                 self.outcome.killed = reason
                 return False
             if self.should_stop and (why := self.should_stop(now, self._last_output)):
