@@ -16,8 +16,11 @@ from typing import Any
 from orchestrator.errors import InfraError
 
 
-def write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """durable=False skips the fsync: still atomic for readers, not across a power cut."""
+def write_bytes(path: Path, data: bytes, durable: bool = True, head: Path | None = None) -> None:
+    """durable=False skips the fsync: still atomic for readers, not across a power cut.
+
+    head: a file whose bytes come before `data`, copied by the kernel (sendfile), not read
+    into memory (a boot's initrd is the cached base archive plus a small job archive)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -25,6 +28,15 @@ def write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
         raise write_error(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
+            if head is not None:
+                with open(head, "rb") as src:
+                    size, done = os.fstat(src.fileno()).st_size, 0
+                    while done < size:
+                        sent = os.sendfile(fh.fileno(), src.fileno(), done, size - done)
+                        if not sent:
+                            break
+                        done += sent
+                fh.seek(done)
             fh.write(data)
             if durable:
                 fh.flush()

@@ -362,6 +362,47 @@ def test_base_initramfs_content_cache_and_determinism(
     assert stat.S_IMODE(by["kto/tests/smoke/hello"]["mode"]) == 0o755
 
 
+def test_base_memo_follows_the_inputs_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A boot whose inputs are unchanged skips the content hash; any changed, added or
+    removed guest-tests file, or a changed busybox, gives the archive of the new content."""
+    root = _fake_guest_tests(tmp_path, monkeypatch)
+    (root / "t1").mkdir()
+    (root / "t1" / "test.yaml").write_text("name: t1\narches: [x86_64]\ntimeout_s: 5\n")
+    run_sh = root / "t1" / "run.sh"
+    run_sh.write_text("#!/bin/sh\necho one\n")
+    run_sh.chmod(0o755)
+    monkeypatch.setattr(initramfs, "initramfs_dir", lambda: tmp_path / "initramfs")
+    fake_busybox = tmp_path / "busybox"
+    shutil.copyfile(load_profile("x86_64").busybox.path, fake_busybox)
+    profile = load_profile("x86_64")
+    bb = dataclasses.replace(profile.busybox, path=str(fake_busybox))
+    profile = dataclasses.replace(profile, busybox=bb)
+
+    def members() -> dict[str, bytes]:
+        raw = gzip.decompress(initramfs.build_base_initramfs(profile).read_bytes())
+        return {m["name"]: m["data"] for m in read_newc(raw)}
+
+    assert members()["kto/tests/t1/run.sh"] == b"#!/bin/sh\necho one\n"
+    hashed = []
+    real_key = initramfs._cache_key
+    monkeypatch.setattr(initramfs, "_cache_key", lambda *a: hashed.append(1) or real_key(*a))
+    assert members()["kto/tests/t1/run.sh"] == b"#!/bin/sh\necho one\n"
+    assert not hashed, "unchanged inputs: the memo answers, no content hash"
+    run_sh.write_text("#!/bin/sh\necho two\n")  # same size: the mtime tells
+    assert members()["kto/tests/t1/run.sh"] == b"#!/bin/sh\necho two\n"
+    (root / "t1" / "data.txt").write_text("x\n")
+    assert members()["kto/tests/t1/data.txt"] == b"x\n"
+    (root / "t1" / "data.txt").unlink()
+    assert "kto/tests/t1/data.txt" not in members()
+    with fake_busybox.open("ab") as fh:
+        fh.write(b"\0" * 4)
+    assert members()["bin/busybox"].endswith(b"\0" * 4)
+    # removing data.txt brought back the inputs of the second state: the memo knew them
+    assert len(hashed) == 3
+
+
 # --------------------------------------------------------------------------- real boots
 
 

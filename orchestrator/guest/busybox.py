@@ -25,7 +25,15 @@ RECIPE_VERSION = "3"
 
 
 def busybox_for(profile: ArchProfile) -> Path:
-    """Path of a static busybox for the arch (fetched/unpacked/built once, then cached)."""
+    """Path of a static busybox for the arch (fetched/unpacked/built once, then cached),
+    checked to be a static binary of the arch."""
+    path = busybox_path(profile)
+    check_static_elf(path.read_bytes(), profile.target.elf_machine, str(path))
+    return path
+
+
+def busybox_path(profile: ArchProfile) -> Path:
+    """Where the arch's busybox is (fetched/unpacked/built first if need be), unchecked."""
     spec = profile.busybox
     if spec.source == "host":
         path = Path(spec.path)
@@ -35,7 +43,6 @@ def busybox_for(profile: ArchProfile) -> Path:
         path = _from_deb(profile)
     else:
         path = _cross_build(profile)
-    check_static_elf(path.read_bytes(), profile.target.elf_machine, str(path))
     return path
 
 
