@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,24 +20,24 @@ from orchestrator.errors import InfraError
 def write_bytes(path: Path, data: bytes, durable: bool = True, head: Path | None = None) -> None:
     """durable=False skips the fsync: still atomic for readers, not across a power cut.
 
-    head: a file whose bytes come before `data`, copied by the kernel (sendfile), not read
-    into memory (a boot's initrd is the cached base archive plus a small job archive)."""
+    head: a file whose bytes come before `data`, copied by shutil (sendfile on Linux), not
+    read into memory (a boot's initrd is the cached base archive plus a small job archive)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:
         raise write_error(path, exc) from exc
     try:
+        if head is not None:
+            os.close(fd)
+            try:
+                shutil.copyfile(head, tmp)
+            except OSError as exc:
+                if exc.filename != str(head):
+                    raise
+                raise InfraError(f"cannot read {head}: {exc.strerror or exc}") from exc
+            fd = os.open(tmp, os.O_WRONLY | os.O_APPEND)
         with os.fdopen(fd, "wb") as fh:
-            if head is not None:
-                with open(head, "rb") as src:
-                    size, done = os.fstat(src.fileno()).st_size, 0
-                    while done < size:
-                        sent = os.sendfile(fh.fileno(), src.fileno(), done, size - done)
-                        if not sent:
-                            break
-                        done += sent
-                fh.seek(done)
             fh.write(data)
             if durable:
                 fh.flush()

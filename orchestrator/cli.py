@@ -113,7 +113,7 @@ def entry() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    os._exit(rc & 0xFF if rc >= 0 else 1)
+    os._exit(rc & 0xFF)  # what sys.exit(rc) gives the shell
 
 
 if __name__ == "__main__":

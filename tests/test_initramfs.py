@@ -214,6 +214,20 @@ def test_initrd_is_base_plus_job(tmp_path: Path) -> None:
         initramfs.initrd_for(profile, tmp_path / "missing", job, tmp_path / "y")
 
 
+def test_write_with_a_head_file(tmp_path: Path) -> None:
+    from orchestrator import atomic
+    from orchestrator.errors import InfraError
+
+    head = tmp_path / "head"
+    head.write_bytes(b"abc" * 100000)
+    atomic.write_bytes(tmp_path / "out", b"tail", durable=True, head=head)
+    assert (tmp_path / "out").read_bytes() == b"abc" * 100000 + b"tail"
+    with pytest.raises(InfraError, match=r"cannot read .*missing"):
+        atomic.write_bytes(tmp_path / "out", b"tail", head=tmp_path / "missing")
+    assert (tmp_path / "out").read_bytes().endswith(b"tail")  # the old file is kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["head", "out"]  # no temp left
+
+
 # --------------------------------------------------------------------------- guest tests
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from orchestrator import atomic, progress
 from orchestrator.config.arch import ArchProfile
 from orchestrator.errors import ConfigError, KtoError, UserError
 from orchestrator.guest import protocol as guest_protocol
-from orchestrator.guest.busybox import busybox_for
+from orchestrator.guest.busybox import busybox_for, busybox_path
 from orchestrator.guest.cpio import Archive, pad4
 from orchestrator.guest.debsrc import check_static_elf
 from orchestrator.guest.testspec import TEST_NAME_RE, GuestTest, list_tests, load_test
@@ -236,10 +237,6 @@ def _stat_line(path: Path) -> str:
 
 
 def _memo_key(profile: ArchProfile, tests: Sequence[str] | None, sshd: Path | None) -> str:
-    import shutil
-
-    from orchestrator.guest.busybox import busybox_path
-
     root = guest_tests_dir()
     lines = [
         LAYOUT_VERSION,
