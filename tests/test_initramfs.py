@@ -417,6 +417,34 @@ def test_base_memo_follows_the_inputs_on_disk(
     assert len(hashed) == 3
 
 
+def test_base_archives_the_memo_forgot_are_evicted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every change of guest-tests/ writes a new base archive: beyond the memo's entries the
+    old ones go (after a grace for a concurrent boot), the ones it lists stay."""
+    root = _fake_guest_tests(tmp_path, monkeypatch)
+    (root / "t1").mkdir()
+    (root / "t1" / "test.yaml").write_text("name: t1\narches: [x86_64]\ntimeout_s: 5\n")
+    run_sh = root / "t1" / "run.sh"
+    cache = tmp_path / "initramfs"
+    monkeypatch.setattr(initramfs, "initramfs_dir", lambda: cache)
+    monkeypatch.setattr(initramfs, "MEMO_ENTRIES", 2)
+    profile = load_profile("x86_64")
+    made = []
+    for n in range(4):
+        run_sh.write_text(f"#!/bin/sh\necho {n}\n")
+        made.append(initramfs.build_base_initramfs(profile))
+        os.utime(made[-1], (1, 1))  # long past the grace
+    assert len(set(made)) == 4
+    kept = {p.name for p in cache.glob("*.cpio*")}
+    assert kept == {made[2].name, made[3].name}, "the memo's two newest stay, the rest go"
+    # inside the grace an unlisted archive stays (a concurrent boot may be about to copy it)
+    fresh = cache / made[0].name
+    fresh.write_bytes(made[3].read_bytes())
+    assert initramfs._evict_unlisted() == []
+    assert initramfs._evict_unlisted(now=time.time() + initramfs.EVICT_GRACE_S + 1) == [fresh]
+
+
 # --------------------------------------------------------------------------- real boots
 
 

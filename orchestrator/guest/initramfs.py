@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -209,7 +210,8 @@ def build_base_initramfs(
     key = _cache_key(profile, busybox, init, chosen, cc_version, sshd_bin)
     suffix = ".cpio.gz" if profile.qemu.initrd_compression == "gzip" else ".cpio"
     path = initramfs_dir() / f"{profile.name}-{key}{suffix}"
-    if not path.is_file():
+    known_before = path.is_file()
+    if not known_before:
         data = compress(
             _archive(profile, busybox, init, chosen, sshd_bin), profile.qemu.initrd_compression
         )
@@ -217,6 +219,8 @@ def build_base_initramfs(
         names = ", ".join(t.name for t in chosen) or "no tests"
         progress.say(f"initramfs {profile.name}: {path.name} ({len(data) // 1024} KiB; {names})")
     _memo_store(memo_key, path)
+    if not known_before:
+        _evict_unlisted()
     return path
 
 
@@ -278,6 +282,29 @@ def _memo_store(key: str, path: Path) -> None:
     keep = dict(list(memo.items())[-MEMO_ENTRIES:])  # insertion order: newest last
     with contextlib.suppress(KtoError):  # a memo that cannot be written is only slower
         atomic.write_json(initramfs_dir() / MEMO_FILE, keep, durable=False)
+
+
+# An archive no memo entry names any more (its inputs changed 64 input states ago) is only
+# found again if those exact inputs come back; after this grace it is removed when a new base
+# archive is written. The grace covers a concurrent boot between its content-key lookup and
+# its copy of the archive.
+EVICT_GRACE_S = 600
+
+
+def _evict_unlisted(now: float | None = None) -> list[Path]:
+    """Remove base archives the memo no longer lists: the cache holds at most MEMO_ENTRIES
+    archives (2-5 MB each) however often guest-tests/ or busybox change."""
+    listed = set(_memo_read().values())
+    now = time.time() if now is None else now
+    removed = []
+    for path in initramfs_dir().glob("*.cpio*"):
+        if path.name in listed or path.name.startswith("."):  # "."-names: atomic temp files
+            continue
+        with contextlib.suppress(OSError):  # gone already: another kto evicted it
+            if now - path.stat().st_mtime > EVICT_GRACE_S:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 # --------------------------------------------------------------------------------------------
