@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,29 @@ print("HEAVY", heavy)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "HEAVY []" in res.stdout, res.stdout
+
+
+def test_qemu_starts_before_the_modules_a_command_boot_needs_later(tmp_path: Path) -> None:
+    # What loads before QEMU is spawned delays the guest (issue 12: kto's share of a boot);
+    # test specs, workloads, the console parser and the finding decoder load after it.
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(b"\0" * 512)  # never booted: the spawn is intercepted
+    code = f"""
+import os, sys
+import pexpect
+def spawn(*a, **k):
+    late = sorted(m for m in sys.modules if m.split(".")[0] in ("yaml", "paramiko",
+        "tempfile", "platform") or m.startswith(("orchestrator.guest.testspec",
+        "orchestrator.guest.workload", "orchestrator.guest.monitor", "orchestrator.parser",
+        "orchestrator.symbolize", "orchestrator.build.kernel")))
+    print("SPAWN", a[0], "EARLY", late, flush=True)
+    os._exit(0)
+pexpect.spawn = spawn
+from orchestrator.cli import main
+sys.exit(main(["boot", {str(kernel)!r}, "--arch", "x86_64", "--", "true"]))
+"""
+    env = {**os.environ, "KTO_RESULTS": str(tmp_path / "results")}
+    for _ in range(2):  # the first may build the base initramfs (reading the test specs)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert "SPAWN qemu-system-x86_64" in res.stdout, res.stdout + res.stderr
+    assert "EARLY []" in res.stdout, res.stdout

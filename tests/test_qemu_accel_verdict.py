@@ -10,7 +10,7 @@ from orchestrator.config.arch import load_profile
 from orchestrator.errors import UserError
 from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.verdict import Status, judge
-from orchestrator.vm.accel import HostFacts, choose_accel
+from orchestrator.vm.accel import HostFacts, choose_accel, kvm_problem
 from orchestrator.vm.qemu import BootSpec, build_argv, kernel_cmdline
 
 K, INITRD = Path("/k/bzImage"), Path("/k/initrd")
@@ -67,6 +67,21 @@ def test_auto_accel(host: HostFacts, guest: str, accel: str, reason: str) -> Non
     choice = choose_accel("auto", guest, host)
     assert choice.accel == accel
     assert reason in choice.reason
+
+
+def test_probe_reads_the_cpu_flags_of_its_root(tmp_path: Path) -> None:
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "kvm").write_text("")
+    (tmp_path / "proc").mkdir()
+    cpuinfo = tmp_path / "proc" / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2\n")
+    host = HostFacts.probe(tmp_path)
+    assert host.kvm_dev and not host.pvm and host.flags() == {"fpu", "sse2"}
+    guest = host.arch  # the host's own arch: only the flags stand between it and KVM
+    if guest == "x86_64":
+        assert "vmx/svm" in (kvm_problem(guest, host) or "")
+        cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu svm\n")
+        assert kvm_problem(guest, HostFacts.probe(tmp_path)) is None
 
 
 def test_this_machine_is_pvm_so_auto_is_tcg() -> None:

@@ -133,6 +133,15 @@ def verify(fragments: list[Fragment], config_text: str, config_path: Path) -> No
     )
 
 
+def fragment_cmdline(fragments: list[str]) -> dict[str, str]:
+    """Kernel parameters that come with fragments (configs/kconfig/cmdline.yaml)."""
+    defaults = fragment_cmdline_defaults()
+    out: dict[str, str] = {}
+    for f in fragments:
+        out.update(defaults.get(f, {}))
+    return out
+
+
 def fragment_cmdline_defaults() -> dict[str, dict[str, str]]:
     """configs/kconfig/cmdline.yaml: kernel parameters every boot of a kernel built with the
     fragment gets (unless the test sets the same parameter), e.g. rcutorture off."""

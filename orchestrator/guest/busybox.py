@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from orchestrator import atomic
@@ -61,6 +60,8 @@ def _from_deb(profile: ArchProfile) -> Path:
     )
     if out.is_file():
         return out
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="kto-deb-") as tmp:
         run([require_tool("dpkg-deb", "dpkg"), "-x", deb, tmp])
         member = Path(tmp) / spec.member

@@ -13,10 +13,10 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator import atomic, progress
 from orchestrator.config.arch import ArchProfile
@@ -25,8 +25,10 @@ from orchestrator.guest import protocol as guest_protocol
 from orchestrator.guest.busybox import busybox_for, busybox_path
 from orchestrator.guest.cpio import Archive, pad4
 from orchestrator.guest.debsrc import check_static_elf
-from orchestrator.guest.testspec import TEST_NAME_RE, GuestTest, list_tests, load_test
 from orchestrator.paths import cache_dir, guest_tests_dir
+
+if TYPE_CHECKING:  # test specs are read only when the memo misses (see _memo_key)
+    from orchestrator.guest.testspec import GuestTest
 from orchestrator.proc import require_tool, run, tool_version
 
 # Bump when the archive layout changes, so old cached archives are not reused.
@@ -91,6 +93,8 @@ def compile_helper(cc: str, source: Path, out: Path) -> None:
 
 
 def _select_tests(arch: str, tests: Sequence[str] | None) -> list[GuestTest]:
+    from orchestrator.guest.testspec import list_tests, load_test
+
     if tests is None:
         return list_tests(arch)
     chosen = [load_test(name) for name in tests]
@@ -155,6 +159,8 @@ def _archive(
     ar.symlink("bin/sh", "busybox")
     ar.file("init", init, 0o755)
     cc: str | None = None
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="kto-helpers-") as tmp:
         for t in tests:
             base = f"kto/tests/{t.name}"
@@ -326,7 +332,7 @@ def job_script(
     net: bool = False,
     hold: int = 0,
 ) -> str:
-    if not TEST_NAME_RE.match(test):
+    if not guest_protocol.TEST_NAME_RE.match(test):
         raise UserError(f"guest test name {test!r}: use letters, digits, '.', '_' or '-'")
     values = {
         "KTO_TEST": test,

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import re
 
+# Test names: a guest-tests/ folder, also a path component inside the initramfs.
+TEST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+RESERVED_TESTS = ("command", "boot")  # job names /init handles itself
+
 JOB_FILE = "kto/job.sh"  # path inside the initramfs (no leading slash: cpio member name)
 HOST_KEY_FILE = "etc/dropbear/dropbear_ed25519_host_key"  # this boot's pinned host key
 

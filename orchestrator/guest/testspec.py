@@ -39,11 +39,10 @@ from orchestrator.config.arch import known_arches, load_profile
 from orchestrator.config.schema import BadYAML, safe_load
 from orchestrator.errors import ConfigError, UserError
 from orchestrator.guest.metrics import METRIC_PARSERS
+from orchestrator.guest.protocol import RESERVED_TESTS, TEST_NAME_RE
 from orchestrator.parser.patterns import CustomPattern
 from orchestrator.paths import guest_tests_dir
 
-TEST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-RESERVED_TESTS = ("command", "boot")  # job names /init handles itself
 ARG_RE = re.compile(r"^[A-Za-z0-9_.,:/+-]*$")  # run.sh argument values: one shell word
 ENDS = ("test", "kernel")
 ACCELS = ("tcg", "kvm")

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.build.kconfig import fragment_cmdline
 from orchestrator.build.record import fragment_names
 from orchestrator.errors import UserError
 from orchestrator.guest.monitor import WorkloadMonitor
@@ -51,17 +52,6 @@ def kernel_hz(config_text: str | None) -> tuple[int, str]:
         if m:
             return int(m.group(1)), "kernel .config"
     return DEFAULT_HZ, f"assumed {DEFAULT_HZ} (no .config beside the kernel)"
-
-
-def fragment_cmdline(fragments: list[str]) -> dict[str, str]:
-    """Kernel parameters that come with fragments (configs/kconfig/cmdline.yaml)."""
-    from orchestrator.build.kconfig import fragment_cmdline_defaults
-
-    defaults = fragment_cmdline_defaults()
-    out: dict[str, str] = {}
-    for f in fragments:
-        out.update(defaults.get(f, {}))
-    return out
 
 
 def plan(

@@ -4,7 +4,6 @@ status channel, SSH work after the test, and the verdict with its record."""
 from __future__ import annotations
 
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +112,10 @@ def _fragment_cmdline(kernel: Kernel) -> list[str]:
     """A command or shell boot gets its kernel's fragment parameters too (cmdline.yaml):
     without `rcutorture.torture_type=none`, built-in rcutorture would run beside the
     command on every such boot."""
-    from orchestrator.build.record import fragment_names
-    from orchestrator.guest.testspec import merge_cmdline
-    from orchestrator.guest.workload import fragment_cmdline
+    from orchestrator.build.kconfig import fragment_cmdline  # not the workload's code
 
-    return merge_cmdline(fragment_cmdline(fragment_names(kernel.build_record) or []))
+    params = fragment_cmdline(build_record.fragment_names(kernel.build_record) or [])
+    return [f"{k}={v}" for k, v in params.items()]
 
 
 def _free_port() -> int:
@@ -152,6 +150,8 @@ def shell_argv(plan: JobPlan, kernel: Kernel) -> tuple[list[str], int | None]:
     """QEMU argv for an interactive console (`kto boot --shell`), and the SSH port if any."""
     choice = choose_accel(plan.spec.boot.accel, plan.profile.name)
     guest = _guest_job(plan, None, kernel, shell=True)
+    import tempfile
+
     tmp = Path(tempfile.mkdtemp(prefix="kto-shell-"))
     return guest_argv(plan, kernel.image, choice.accel, guest, tmp / INITRD), guest.ssh_port
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config.arch import ArchProfile, load_profile
 from orchestrator.errors import UserError
-from orchestrator.guest.testspec import RESERVED_TESTS, GuestTest, load_test
+from orchestrator.guest.protocol import RESERVED_TESTS
 from orchestrator.job.outcome import Timeouts
 from orchestrator.job.spec import JobSpec
 from orchestrator.vm.qemu import effective_smp
+
+if TYPE_CHECKING:  # `kto boot -- CMD` loads no test-spec code (issue 12: start-up cost)
+    from orchestrator.guest.testspec import GuestTest
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def plan_job(spec: JobSpec, prebuilt: Path | None = None) -> JobPlan:
     smp = effective_smp(profile, b.smp if b.smp is not None else default_smp(profile))
     test = None
     if not spec.command and spec.test not in RESERVED_TESTS:
+        from orchestrator.guest.testspec import load_test
+
         test = load_test(spec.test)
     skip = test.skip_reason(profile.name) if test else None
     fragments = list(spec.fragments)
