@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.build.fragment_params import fragments_dir, known_fragments
 from orchestrator.errors import KconfigDropped, UserError
-from orchestrator.paths import configs_dir
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -33,14 +33,6 @@ class Request:
     value: str | None  # None: "is not set"
     fragment: str
     line: int
-
-
-def fragments_dir() -> Path:
-    return configs_dir() / "kconfig"
-
-
-def known_fragments() -> list[str]:
-    return sorted(p.stem for p in fragments_dir().glob("*.config"))
 
 
 def find_fragment(name_or_path: str) -> Fragment:
@@ -131,39 +123,3 @@ def verify(fragments: list[Fragment], config_text: str, config_path: Path) -> No
         hint="the option has unmet dependencies or no longer exists in this tree: add its "
         "dependencies to the fragment (see the option's `depends on` in Kconfig) or drop it",
     )
-
-
-def fragment_cmdline(fragments: list[str]) -> dict[str, str]:
-    """Kernel parameters that come with fragments (configs/kconfig/cmdline.yaml)."""
-    defaults = fragment_cmdline_defaults()
-    out: dict[str, str] = {}
-    for f in fragments:
-        out.update(defaults.get(f, {}))
-    return out
-
-
-def fragment_cmdline_defaults() -> dict[str, dict[str, str]]:
-    """configs/kconfig/cmdline.yaml: kernel parameters every boot of a kernel built with the
-    fragment gets (unless the test sets the same parameter), e.g. rcutorture off."""
-    from orchestrator.config.schema import BadYAML, safe_load
-    from orchestrator.errors import ConfigError
-
-    path = fragments_dir() / "cmdline.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        data = safe_load(path.read_text()) or {}
-    except (OSError, BadYAML) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of fragment name -> parameters")
-    out: dict[str, dict[str, str]] = {}
-    for frag, params in data.items():
-        if frag not in known_fragments():
-            raise ConfigError(f"{path}: `{frag}` is not a fragment in {fragments_dir()}")
-        if not isinstance(params, dict) or not all(
-            isinstance(v, str | int) and " " not in str(v) for v in params.values()
-        ):
-            raise ConfigError(f"{path}: `{frag}` must map parameter names to one-word values")
-        out[str(frag)] = {str(k): str(v) for k, v in params.items()}
-    return out

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.build.kconfig import fragment_cmdline
+from orchestrator.build.fragment_params import fragment_cmdline
 from orchestrator.build.record import fragment_names
 from orchestrator.errors import UserError
 from orchestrator.guest.monitor import WorkloadMonitor

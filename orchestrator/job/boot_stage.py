@@ -112,7 +112,7 @@ def _fragment_cmdline(kernel: Kernel) -> list[str]:
     """A command or shell boot gets its kernel's fragment parameters too (cmdline.yaml):
     without `rcutorture.torture_type=none`, built-in rcutorture would run beside the
     command on every such boot."""
-    from orchestrator.build.kconfig import fragment_cmdline  # not the workload's code
+    from orchestrator.build.fragment_params import fragment_cmdline
 
     params = fragment_cmdline(build_record.fragment_names(kernel.build_record) or [])
     return [f"{k}={v}" for k, v in params.items()]
