@@ -48,7 +48,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     progress.set_quiet(True)
-    kto = [sys.executable, "-m", "orchestrator.cli"]
+    # What a user runs: the venv's `kto` executable (its quick exit included), else -m.
+    script = Path(sys.executable).parent / "kto"
+    kto = [str(script)] if script.is_file() else [sys.executable, "-m", "orchestrator.cli"]
     print(
         f"{'arch':8} {'kto':>8} {'bare':>8} {'ratio':>7}  {'per-pair ratios':15} "
         f"{'kto own':>8} {'own-based':>9} {'guest in kto':>12}"

@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.config.tools import package_for
 from orchestrator.errors import InfraError, KtoError, MissingDependency
 
 
@@ -44,6 +43,8 @@ def require_tool(name: str, package: str | None = None) -> str:
     # on PATH when kto is started as .venv/bin/kto.
     path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if path is None:
+        from orchestrator.config.tools import package_for  # reads every arch profile
+
         raise MissingDependency(f"`{name}`", package or package_for(name))
     return path
 
