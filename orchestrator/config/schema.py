@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import marshal
 import os
 import sys
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orchestrator.digest import hexdigest
 from orchestrator.errors import ConfigError, KtoError
 
 T = TypeVar("T")
@@ -94,7 +94,7 @@ def _cached(text: str, kind: str, parse: Callable[[str], Any]) -> Any:
     """parse(text), kept in the cache by (content, kind, PyYAML, Python)."""
     from orchestrator.paths import cache_dir
 
-    key = hashlib.sha256(f"{_pyyaml_stamp()}\0{kind}\0{text}".encode()).hexdigest()[:32]
+    key = hexdigest(f"{_pyyaml_stamp()}\0{kind}\0{text}".encode())[:32]
     path = cache_dir() / "yaml" / f"{key}.marshal"
     try:
         return _decode(marshal.loads(path.read_bytes()))

@@ -8,7 +8,6 @@ steps, check the result is a static ELF for the arch, keep it under
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import struct
 import time
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import atomic, progress
+from orchestrator.digest import hexdigest
 from orchestrator.errors import InfraError, MissingDependency
 from orchestrator.locks import file_lock
 from orchestrator.paths import cache_dir
@@ -63,7 +63,7 @@ def cross_built(
 ) -> Path:
     """Path of `tool` for `arch` built from `dsc`; `steps(src)` builds in the unpacked source
     and returns the binary. `recipe` (the steps' inputs, as text) is part of the cache key."""
-    key = hashlib.sha256(dsc.read_bytes() + b"\0" + recipe.encode()).hexdigest()[:12]
+    key = hexdigest(dsc.read_bytes() + b"\0" + recipe.encode())[:12]
     out = cache_dir() / tool / arch / key / tool
     if out.is_file():
         return out

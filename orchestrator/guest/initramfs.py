@@ -8,7 +8,6 @@ concatenated archives in order, compressed or not, as long as each starts 4-byte
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator import atomic, progress
 from orchestrator.config.arch import ArchProfile
+from orchestrator.digest import hexdigest
 from orchestrator.errors import ConfigError, KtoError, UserError
 from orchestrator.guest import protocol as guest_protocol
 from orchestrator.guest.busybox import busybox_for, busybox_path
@@ -119,6 +119,8 @@ def _cache_key(
     cc_version: str,
     sshd: bytes = b"",
 ) -> str:
+    import hashlib  # OpenSSL's SHA-256 for the 2 MB of busybox (a memo miss only)
+
     h = hashlib.sha256()
 
     def put(*parts: str | bytes) -> None:
@@ -258,12 +260,12 @@ def _memo_key(profile: ArchProfile, tests: Sequence[str] | None, sshd: Path | No
         _stat_line(sshd) if sshd else "no sshd",
         # the compiler of the helpers: a new gcc gives new helper binaries
         _stat_line(Path(cc)) if (cc := shutil.which(profile.build.cc)) else "no cc",
-        hashlib.sha256(render_init()).hexdigest(),  # /init also holds guest.protocol's values
+        hexdigest(render_init()),  # /init also holds guest.protocol's values
     ]
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         lines += (_stat_line(Path(dirpath) / f) for f in sorted(filenames))
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:24]
+    return hexdigest("\n".join(lines).encode())[:24]
 
 
 def _memo_read() -> dict[str, str]:

@@ -8,11 +8,11 @@ for twice (tonight and last night, or by two drivers) has the same id.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from orchestrator.digest import hexdigest
 from orchestrator.job.fatal import DEFAULT_GRACE
 
 DEFAULT_TEST = "smoke"
@@ -57,7 +57,7 @@ class JobSpec:
     @property
     def id(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return hexdigest(text.encode())[:16]
 
     @property
     def test_name(self) -> str:

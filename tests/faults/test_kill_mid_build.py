@@ -1,6 +1,7 @@
 """kto SIGKILLed, SIGINTed or SIGTERMed mid-build: no make or compiler of that build outlives
 it, an interrupt is exit 3 (infrastructure/interrupted, never "the kernel failed"), and the
-next build of the same tree works (the tree lock went with the process)."""
+next build of the same tree works (the tree lock went with the process, and what the config
+step left behind does not stop it)."""
 
 from __future__ import annotations
 
@@ -61,5 +62,7 @@ def test_signal_mid_build_leaves_no_make_behind(
     while time.monotonic() < deadline and _procs_under(scratch):
         time.sleep(0.2)
     assert _procs_under(scratch) == [], "make outlived the kto that started it"
+    if sig == signal.SIGTERM:
+        return  # kto turns SIGTERM into SIGINT's KeyboardInterrupt: its cleanup is the same
     again = subprocess.run([*argv, "-q"], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
