@@ -54,7 +54,7 @@ def _bisect(tmp_path: Path, good: str, bad: str, *extra: str) -> subprocess.Comp
     args = ["--tree", "debian-6.1", "--good", good, "--bad", bad, "--arch", "arm64"]
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", "bisect", *args, "--test", "hotplug",
-         "--duration", "3", *extra],
+         "--duration", "2", *extra],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=3600,
     )  # fmt: skip
 

@@ -27,7 +27,7 @@ def _matrix(path: Path, series: str) -> Path:
 trees: [debian-6.1]
 series: [none, {{name: mm, patches: {SERIES / series}}}]
 arches: [arm64]
-tests: [smoke, {{name: hotplug, duration: 3}}]
+tests: [smoke, {{name: hotplug, duration: 2}}]
 repeats: 2
 """
     )
