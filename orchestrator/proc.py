@@ -21,6 +21,8 @@ from orchestrator.errors import InfraError, KtoError, MissingDependency
 
 @dataclass(frozen=True)
 class Result:
+    """A finished host command: argv, exit status, output."""
+
     argv: list[str]
     returncode: int
     stdout: str

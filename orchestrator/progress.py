@@ -61,6 +61,7 @@ def phase(
         ok = True
     finally:
         stop.set()
+        thread.join(1.0)  # gone at once: kto's quick exit needs no other thread alive
         elapsed = time.monotonic() - start
         if timings is not None:
             timings[key or name] = round(elapsed, 3)

@@ -18,6 +18,8 @@ from orchestrator.results.layout import BUILD_RECORD
 
 @dataclass
 class BuildResult:
+    """A built (or cached) kernel: its build.json record and the folder holding it."""
+
     record: dict[str, Any]
     dir: Path
 

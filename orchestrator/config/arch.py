@@ -17,6 +17,8 @@ from orchestrator.paths import configs_dir
 
 @dataclass(frozen=True)
 class TargetFacts:
+    """Facts about the target arch itself: its tools' triplet, ELF machine, uname."""
+
     triplet: str  # GNU triplet of the arch's cross tools
     elf_machine: int  # e_machine of every guest binary
     uname_machine: str
@@ -29,6 +31,8 @@ class TargetFacts:
 
 @dataclass(frozen=True)
 class BuildProfile:
+    """How kto builds a kernel for the arch: tuxmake arch, image, base config, fragments."""
+
     tuxmake_arch: str
     kernel_image: str  # the make target
     image_path: str  # where make leaves it, in the build directory
@@ -40,6 +44,8 @@ class BuildProfile:
 
 @dataclass(frozen=True)
 class QemuProfile:
+    """How kto boots the arch in QEMU: binary, machine, CPU, console, kernel parameters."""
+
     binary: str
     package: str
     machine: str
@@ -71,6 +77,8 @@ class BusyboxSource:
 
 @dataclass(frozen=True)
 class ArchProfile:
+    """One configs/arch/<name>.yaml, validated."""
+
     name: str
     target: TargetFacts
     build: BuildProfile

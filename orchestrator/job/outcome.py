@@ -12,6 +12,8 @@ from typing import Any
 
 @dataclass
 class Timeouts:
+    """The console session's limits, in seconds, before the arch's timeout scale."""
+
     boot: float = 120.0  # QEMU start -> BOOT_OK marker
     test: float = 300.0  # TEST_START -> TEST_END
     silence: float = 120.0  # no console output at all
@@ -25,6 +27,8 @@ class Timeouts:
 
 @dataclass
 class ConsoleOutcome:
+    """What the console session saw: markers, exit status, how and why it ended."""
+
     boot_ok: bool = False
     boot_seconds: float | None = None
     test_started: bool = False

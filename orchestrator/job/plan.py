@@ -38,6 +38,8 @@ class Kernel:
 
 @dataclass(frozen=True)
 class JobPlan:
+    """A JobSpec resolved: profile, guest test, SKIP reason, fragments, vCPUs, kernel."""
+
     spec: JobSpec
     profile: ArchProfile
     test: GuestTest | None  # None: a command job (`-- CMD`) or one /init handles itself

@@ -32,6 +32,8 @@ from orchestrator.results.runrecord import copy_build_log
 
 @dataclass
 class JobResult:
+    """A finished job: its verdict, folder and record, and the error that stopped it."""
+
     spec: JobSpec
     verdict: Verdict
     dir: Path

@@ -21,6 +21,8 @@ COMMAND_TEST = "command"  # the job name of `kto boot -- CMD`
 
 @dataclass(frozen=True)
 class BootOptions:
+    """How the guest is booted and judged: vCPUs, memory, timeouts, SSH work, patterns."""
+
     smp: int | None = None  # None: min(2, the machine's maximum)
     memory: str | None = None  # None: the arch profile's
     accel: str = "auto"
@@ -37,6 +39,8 @@ class BootOptions:
 
 @dataclass(frozen=True)
 class JobSpec:
+    """One job as every driver states it: what to build, what to boot, what to run."""
+
     arch: str
     tree: str | None = None  # a kernels/trees.yaml name or a git tree path; None: the default
     ref: str | None = None

@@ -33,6 +33,8 @@ class Status(StrEnum):
 
 @dataclass
 class Verdict:
+    """A job's status, why, the title of its first finding, and all findings."""
+
     status: Status
     reason: str
     title: str | None = None  # the first finding's title, the job's dedup key

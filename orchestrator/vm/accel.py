@@ -16,6 +16,8 @@ from orchestrator.errors import UserError
 
 @dataclass(frozen=True)
 class AccelChoice:
+    """The accelerator for a boot, and why."""
+
     accel: str  # "kvm" | "tcg"
     reason: str
 
@@ -25,6 +27,8 @@ class AccelChoice:
 
 @dataclass(frozen=True)
 class HostFacts:
+    """What the host offers for KVM: its arch, /dev/kvm, PVM, CPU flags."""
+
     arch: str
     kvm_dev: bool  # /dev/kvm exists and is read-write for us
     pvm: bool  # software KVM (PVM) module loaded

@@ -17,6 +17,8 @@ from orchestrator.guest.protocol import STATUS_PORT
 
 @dataclass
 class BootSpec:
+    """One boot's inputs to the QEMU argv: kernel, initrd, vCPUs, memory, accelerator."""
+
     kernel: Path
     initrd: Path
     smp: int = 2
