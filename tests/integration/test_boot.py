@@ -87,7 +87,7 @@ def test_boot_panic_no_init() -> None:
 
 
 def test_stuck_guest_ends_with_stacks() -> None:
-    res = kto("boot", "--arch", "x86_64", "--timeout", "8", "--", "sleep", "600", timeout=300)
+    res = kto("boot", "--arch", "arm64", "--timeout", "5", "--", "sleep", "600", timeout=300)
     job = _job(res.stdout)
     assert job["status"] in ("FAIL", "ERROR"), job
     assert job["outcome"]["sysrq_sent"] is True

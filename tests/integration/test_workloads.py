@@ -24,9 +24,7 @@ def _run(arch: str, test: str, *extra: str) -> tuple[int, dict[str, Any], str]:
     return kto_run("--arch", arch, "--test", test, *extra)
 
 
-@pytest.mark.parametrize(
-    ("arch", "duration"), [("x86_64", "10"), ("arm64", "10"), ("sparc64", "10")]
-)
+@pytest.mark.parametrize(("arch", "duration"), [("x86_64", "6"), ("arm64", "6"), ("sparc64", "6")])
 def test_rcutorture_passes_on_every_arch(arch: str, duration: str) -> None:
     smp = ["--smp", "1"] if arch == "sparc64" else []
     rc, job, out = _run(arch, "rcutorture", "--duration", duration, *smp)
@@ -37,7 +35,7 @@ def test_rcutorture_passes_on_every_arch(arch: str, duration: str) -> None:
 
 
 def test_rcutorture_onoff_x86_64_offlines_cpus() -> None:
-    rc, job, out = _run("x86_64", "rcutorture-onoff", "--duration", "15")
+    rc, job, out = _run("x86_64", "rcutorture-onoff", "--duration", "10")
     assert rc == 0 and job["status"] == "PASS", out
     onoff = job["metrics"]["rcutorture"]["onoff"]
     assert onoff["offline_successes"] > 0
@@ -82,7 +80,7 @@ def test_mm_churn_and_composed_stress() -> None:
 
 @pytest.mark.parametrize(
     ("arch", "test", "duration"),
-    [("x86_64", "hotplug", "5"), ("x86_64", "rcutorture-onoff", "12"), ("arm64", "hotplug", "5")],
+    [("x86_64", "hotplug", "5"), ("x86_64", "rcutorture-onoff", "8"), ("arm64", "hotplug", "5")],
 )
 def test_broken_kernel_fails_with_the_right_title(arch: str, test: str, duration: str) -> None:
     rc, job, out = _run(arch, test, "--duration", duration, "--patches", BROKEN)
