@@ -57,7 +57,8 @@ def _temp_beside(path: Path) -> tuple[int, str]:
     for _ in range(100):
         tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}")
         try:
-            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(tmp, flags, 0o600), tmp
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no unused temporary name", str(path.parent))

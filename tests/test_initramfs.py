@@ -228,6 +228,20 @@ def test_write_with_a_head_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["head", "out"]  # no temp left
 
 
+def test_a_temp_name_in_use_is_never_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator import atomic
+
+    names = iter([b"\x01" * 6, b"\x01" * 6, b"\x02" * 6])
+    monkeypatch.setattr(atomic.os, "urandom", lambda n: next(names))
+    taken = tmp_path / f".out.{'01' * 6}"
+    taken.write_bytes(b"another writer's")
+    atomic.write_bytes(tmp_path / "out", b"mine")
+    assert (tmp_path / "out").read_bytes() == b"mine"
+    assert taken.read_bytes() == b"another writer's"  # its name came up twice: skipped
+
+
 # --------------------------------------------------------------------------- guest tests
 
 
