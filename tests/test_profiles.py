@@ -96,3 +96,24 @@ def test_host_arch_aliases_come_from_the_profiles() -> None:
     assert arch_of_host("amd64") == "x86_64"
     assert arch_of_host("aarch64") == "arm64"
     assert arch_of_host("riscv64") == "riscv64"
+
+
+def test_the_yaml_cache_stamp_follows_the_pyyaml_that_import_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new PyYAML (another file, or the same file changed) must not reuse parsed documents."""
+    import os
+    import sys
+
+    from orchestrator.config import schema
+
+    fake = tmp_path / "yaml" / "__init__.py"
+    fake.parent.mkdir()
+    fake.write_text("")
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "nothing"), str(tmp_path), *sys.path])
+    monkeypatch.setattr(schema, "_yaml_stamp", None)
+    first = schema._pyyaml_stamp()
+    assert str(fake) in first  # the first yaml on sys.path, as import would take
+    os.utime(fake, ns=(1, 1))
+    monkeypatch.setattr(schema, "_yaml_stamp", None)
+    assert schema._pyyaml_stamp() != first
