@@ -76,7 +76,7 @@ def test_probe_reads_the_cpu_flags_of_its_root(tmp_path: Path) -> None:
     cpuinfo = tmp_path / "proc" / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2\n")
     host = HostFacts.probe(tmp_path)
-    assert host.kvm_dev and not host.pvm and host.flags() == {"fpu", "sse2"}
+    assert host.kvm_dev and not host.pvm and host.cpu_flags == {"fpu", "sse2"}
     guest = host.arch  # the host's own arch: only the flags stand between it and KVM
     if guest == "x86_64":
         assert "vmx/svm" in (kvm_problem(guest, host) or "")

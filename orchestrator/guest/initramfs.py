@@ -26,10 +26,10 @@ from orchestrator.guest.busybox import busybox_for, busybox_path
 from orchestrator.guest.cpio import Archive, pad4
 from orchestrator.guest.debsrc import check_static_elf
 from orchestrator.paths import cache_dir, guest_tests_dir
+from orchestrator.proc import require_tool, run, tool_version
 
 if TYPE_CHECKING:  # test specs are read only when the memo misses (see _memo_key)
     from orchestrator.guest.testspec import GuestTest
-from orchestrator.proc import require_tool, run, tool_version
 
 # Bump when the archive layout changes, so old cached archives are not reused.
 LAYOUT_VERSION = "2"
@@ -141,6 +141,8 @@ def _cache_key(
 def _archive(
     profile: ArchProfile, busybox: bytes, init: bytes, tests: list[GuestTest], sshd: bytes = b""
 ) -> bytes:
+    import tempfile  # a memo miss only: not loaded by a boot that reuses the archive
+
     ar = Archive()
     # root for dropbear (static glibc reads these files directly, no NSS modules needed)
     ar.dir("etc")
@@ -161,8 +163,6 @@ def _archive(
     ar.symlink("bin/sh", "busybox")
     ar.file("init", init, 0o755)
     cc: str | None = None
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="kto-helpers-") as tmp:
         for t in tests:
             base = f"kto/tests/{t.name}"
