@@ -1,4 +1,4 @@
-"""A real bisect: 8 commits on top of debian-6.1, one of which (the 5th) puts a WARN into
+"""A real bisect: 4 commits on top of debian-6.1, one of which (the 3rd) puts a WARN into
 the CPU-offline path; `kto bisect` with the hotplug test must name it, with real builds
 (incremental in the tree's build dir) and real boots, on arm64: its incremental
 builds and TCG boots take about half the time of x86_64's. The flaky variant (slow: about 25
@@ -21,11 +21,12 @@ pytestmark = pytest.mark.integration
 
 BRANCH = "kto-test/bisect"
 SERIES = REPO / "kernels" / "series"
+CULPRIT = 3  # of the 4 commits
 
 
 def _history(series: str = "broken-offline-warn") -> tuple[str, list[str]]:
-    """main + 8 commits on BRANCH, the 5th from `series` (re-created each time, under the
-    tree lock)."""
+    """main + 4 commits on BRANCH, the 3rd from `series` (re-created each time, under the
+    tree lock). Four are enough to need two bisect steps; each more costs a build and boots."""
     from orchestrator.build.git import Git
     from orchestrator.build.trees import resolve_tree, tree_lock
 
@@ -34,8 +35,8 @@ def _history(series: str = "broken-offline-warn") -> tuple[str, list[str]]:
     with tree_lock(tree):
         base = tree.base_commit
         git("checkout", "-q", "-B", BRANCH, base)
-        for i in range(1, 9):
-            if i == 5:
+        for i in range(1, 5):
+            if i == CULPRIT:
                 patch = next((SERIES / series).glob("*.patch"))
                 git("am", "-q", str(patch))
                 continue
@@ -63,7 +64,7 @@ def test_bisect_finds_the_commit_that_breaks_cpu_offline(tmp_path: Path) -> None
     base, commits = _history()
     res = _bisect(tmp_path, base, commits[-1], "--verify-revert")
     assert res.returncode == 0, res.stdout + res.stderr[-4000:]
-    culprit = commits[4]
+    culprit = commits[CULPRIT - 1]
     assert "first bad commit" in res.stdout and culprit[:12] in res.stdout, res.stdout
     assert "cpu/hotplug: warn on the first CPU offline" in res.stdout
     # the culprit reverted on top of bad: the WARN is gone in every run
@@ -73,7 +74,7 @@ def test_bisect_finds_the_commit_that_breaks_cpu_offline(tmp_path: Path) -> None
     assert doc["bisect"]["culprit"]["sha"] == culprit and doc["bisect"]["confidence"] >= 0.95
     state = json.loads((run / "bisect.json").read_text())
     assert state["target"]["titles"] == ["WARNING in takedown_cpu"]
-    assert len({r["commit"] for r in state["runs"]}) <= 2 + 4  # good, bad, <= log2(8)+1
+    assert len({r["commit"] for r in state["runs"]}) <= 2 + 2  # good, bad, log2(4) steps
 
 
 @pytest.mark.slow
@@ -81,15 +82,15 @@ def test_bisect_finds_a_flaky_commit_and_says_how_sure(tmp_path: Path) -> None:
     base, commits = _history("broken-offline-flaky")
     res = _bisect(tmp_path, base, commits[-1], "--max-runs", "80")
     assert res.returncode == 0, res.stdout + res.stderr[-4000:]
-    culprit = commits[4]
+    culprit = commits[CULPRIT - 1]
     m = re.search(r"first bad commit \((\d+\.\d)% confidence\): (\w+) ", res.stdout)
     assert m and m.group(2) == culprit[:12] and float(m.group(1)) >= 95, res.stdout
     run = (tmp_path / "results" / "latest").resolve()
     state = json.loads((run / "bisect.json").read_text())
     assert state["target"]["titles"] == ["WARNING in takedown_cpu"]
-    at = state["commits"].index  # 0 good .. 8 bad; the culprit is 5
-    after = [r["outcome"] for r in state["runs"] if at(r["commit"]) >= 5]
-    before = [r["outcome"] for r in state["runs"] if at(r["commit"]) < 5]
+    at = state["commits"].index  # 0 good .. 4 bad
+    after = [r["outcome"] for r in state["runs"] if at(r["commit"]) >= CULPRIT]
+    before = [r["outcome"] for r in state["runs"] if at(r["commit"]) < CULPRIT]
     # the coin shows: clean runs at bad commits, and never a bad run before the culprit
     assert any(not o["bad"] for o in after) and any(o["bad"] for o in after), res.stdout
     assert not any(o["bad"] for o in before), res.stdout
