@@ -98,7 +98,7 @@ def test_seed_004_sparc64_mm_cpumask(series: str | None, status: str, tmp_path: 
     extra = ["--patches", str(SERIES / series)] if series else []
     # Its own results dir: with no earlier run to compare with, the failing job gets a mail.
     rc, job, out = _run(
-        "--arch", "sparc64", "--test", "mm-churn", "--duration", "10", *extra, results=tmp_path
+        "--arch", "sparc64", "--test", "mm-churn", "--duration", "3", *extra, results=tmp_path
     )  # fmt: skip
     assert job["verdict"]["status"] == status, out
     if series:
