@@ -36,7 +36,7 @@ def test_cluster_matrix_matches_local_and_survives_a_killed_worker(tmp_path: Pat
     m = tmp_path / "dtest.yaml"
     m.write_text(
         "name: dtest\ntrees: [debian-6.1]\narches: [x86_64, arm64]\n"
-        "tests: [smoke, {name: hotplug, duration: 3}]\n"
+        "tests: [smoke, {name: hotplug, duration: 2}]\n"
     )
     local = _kto(tmp_path / "local", "matrix", str(m))
     assert local.returncode == 0, local.stdout + local.stderr[-3000:]

@@ -73,9 +73,7 @@ def test_mm_churn_and_composed_stress() -> None:
     assert rc == 0 and job["status"] == "PASS", out
     for name in ("hotplug", "kvm-mmu-notifier", "mm-churn"):
         assert job["metrics"][name]["status"] == "PASS", name
-    rc, job, out = _run("sparc64", "mm-churn", "--duration", "6", "--smp", "1")
-    assert rc == 0 and job["status"] == "PASS", out
-    assert job["metrics"]["mm-churn"]["forks"] > 0 and "hotplug" not in job["metrics"]
+    # mm-churn alone on sparc64 (one CPU, no hotplug): test_seeds.py's seed 004 baseline
 
 
 @pytest.mark.parametrize(
