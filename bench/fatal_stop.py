@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from orchestrator import progress
 from orchestrator.job.runner import run_job
 from orchestrator.job.spec import BootOptions, JobSpec
+from orchestrator.results.layout import CONSOLE_TIMING
 
 SERIES = Path(__file__).resolve().parent.parent / "kernels" / "series"
 # (label, series, test): each ends in a finding that decides the verdict on its own.
@@ -40,7 +41,7 @@ def report_to_exit(job_dir: Path, record: dict) -> tuple[float, float] | None:
     outcome = record.get("outcome") or {}
     if not findings or "seconds" not in outcome:
         return None
-    rows = (job_dir / "console.timing.tsv").read_text().splitlines()[1:]
+    rows = (job_dir / CONSOLE_TIMING).read_text().splitlines()[1:]
     reported = float(rows[findings[0]["last_line"] - 1].split("\t")[0])
     return reported, float(outcome["seconds"]) - reported
 
@@ -54,6 +55,7 @@ def main() -> int:
     progress.set_quiet(True)
     print(f"{'arch':7} {'finding':30} {'report at':>9} {'to exit':>8}  why stopped")
     gaps: list[float] = []
+    unreproduced = 0  # a job without its finding measures nothing: the bench fails
     with tempfile.TemporaryDirectory(prefix="kto-bench-") as tmp:
         for arch in args.arches.split(","):
             for label, series, test in CASES:
@@ -71,6 +73,7 @@ def main() -> int:
                     times = report_to_exit(job_dir, result.record)
                     why = (result.record.get("outcome") or {}).get("ended_early")
                     if times is None:
+                        unreproduced += 1
                         print(f"{arch:7} {label:30} {'-':>9} {'-':>8}  {result.verdict.status}")
                         continue
                     gaps.append(times[1])
@@ -82,7 +85,7 @@ def main() -> int:
             f"report -> QEMU exit: median {statistics.median(gaps):.1f} s, max {max(gaps):.1f} s "
             f"over {len(gaps)} jobs (grace {args.grace:g} s; goal <= 20 s)"
         )
-    return 0 if gaps and max(gaps) <= 20 else 1
+    return 0 if gaps and not unreproduced and max(gaps) <= 20 else 1
 
 
 if __name__ == "__main__":
