@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from orchestrator import progress
 from orchestrator.job.runner import run_job
-from orchestrator.job.spec import BootOptions, JobSpec
-from orchestrator.results.layout import CONSOLE_TIMING
+from orchestrator.records.layout import CONSOLE_TIMING
+from orchestrator.records.spec import BootOptions, JobSpec
 
 SERIES = Path(__file__).resolve().parent.parent / "kernels" / "series"
 # (label, series, test): each ends in a finding that decides the verdict on its own.

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from orchestrator import progress
 from orchestrator.job.runner import run_job
-from orchestrator.job.spec import JobSpec
+from orchestrator.records.spec import JobSpec
 
 # (workload, metrics section, metric, label)
 RATES = (

@@ -15,8 +15,8 @@ from orchestrator.bisect import driver
 from orchestrator.bisect.search import Outcome, find_culprit
 from orchestrator.errors import UserError
 from orchestrator.job.runner import JobResult
-from orchestrator.job.spec import JobSpec
-from orchestrator.job.verdict import Status, Verdict
+from orchestrator.records.spec import JobSpec
+from orchestrator.records.verdict import Status, Verdict
 
 from .conftest import git
 

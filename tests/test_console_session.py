@@ -17,9 +17,9 @@ import pytest
 
 from orchestrator.guest.protocol import BOOT_OK, POWEROFF, TEST_END, TEST_START
 from orchestrator.job.boot_stage import read_status_channel, reconcile_status
-from orchestrator.job.outcome import ConsoleOutcome, Timeouts
-from orchestrator.job.verdict import Status, judge
-from orchestrator.results.layout import CONSOLE, CONSOLE_TIMING
+from orchestrator.records.layout import CONSOLE, CONSOLE_TIMING
+from orchestrator.records.outcome import ConsoleOutcome, Timeouts
+from orchestrator.records.verdict import Status, judge
 from orchestrator.vm.session import ConsoleSession, Interrupted
 
 HERE = Path(__file__).resolve().parent

@@ -8,8 +8,8 @@ import pytest
 
 from orchestrator.config.arch import load_profile
 from orchestrator.errors import UserError
-from orchestrator.job.outcome import ConsoleOutcome
-from orchestrator.job.verdict import Status, judge
+from orchestrator.records.outcome import ConsoleOutcome
+from orchestrator.records.verdict import Status, judge
 from orchestrator.vm.accel import HostFacts, choose_accel, kvm_problem
 from orchestrator.vm.qemu import BootSpec, build_argv, kernel_cmdline
 

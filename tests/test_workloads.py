@@ -10,9 +10,9 @@ import pytest
 from orchestrator.errors import ConfigError, UserError
 from orchestrator.guest import monitor, workload
 from orchestrator.guest import testspec as workloads
-from orchestrator.job.outcome import ConsoleOutcome
-from orchestrator.job.verdict import Status, judge
 from orchestrator.parser import parse_text
+from orchestrator.records.outcome import ConsoleOutcome
+from orchestrator.records.verdict import Status, judge
 
 GOLDEN = Path(__file__).parent / "parser" / "golden"
 STRESS_X86 = ["base-x86_64", "debug", "lockdep", "rcutorture", "mm-stress", "kvm-x86_64"]
@@ -94,7 +94,7 @@ def test_unknown_arch_without_a_skip_reason_is_a_user_error() -> None:
 
 def test_silence_limit_from_the_test_unless_the_user_gives_one(tmp_path: Path) -> None:
     from orchestrator.job.plan import plan_job, timeouts
-    from orchestrator.job.spec import BootOptions, JobSpec
+    from orchestrator.records.spec import BootOptions, JobSpec
 
     kernel = str(tmp_path / "bzImage")
     Path(kernel).write_bytes(b"not booted: only planned")
@@ -317,7 +317,7 @@ def test_a_command_boot_gets_the_fragments_kernel_parameters(
     still be told not to start (cmdline.yaml), or it runs beside every command."""
     from orchestrator.job.boot_stage import shell_argv
     from orchestrator.job.plan import Kernel, plan_job
-    from orchestrator.job.spec import BootOptions, JobSpec
+    from orchestrator.records.spec import BootOptions, JobSpec
 
     image = tmp_path / "bzImage"
     image.write_bytes(b"not booted: only planned")

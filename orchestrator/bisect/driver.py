@@ -24,9 +24,9 @@ from orchestrator.build.git import Git
 from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, UserError
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import JobResult, run_job
-from orchestrator.job.spec import JobSpec
-from orchestrator.job.verdict import Status, Verdict
-from orchestrator.results import runrecord
+from orchestrator.records import runrecord
+from orchestrator.records.spec import JobSpec
+from orchestrator.records.verdict import Status, Verdict
 from orchestrator.results.reports import finish_run
 
 STATE = "bisect.json"

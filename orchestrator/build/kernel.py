@@ -43,7 +43,7 @@ from orchestrator.build.tuxmake_run import Step, errors_excerpt, run_tuxmake, tu
 from orchestrator.config.arch import ArchProfile, load_profile
 from orchestrator.errors import BuildError
 from orchestrator.proc import require_tool, tool_version
-from orchestrator.results.layout import BUILD_LOG
+from orchestrator.records.layout import BUILD_LOG
 from orchestrator.symbolize.elf import NotElf, read_elf
 
 

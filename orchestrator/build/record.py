@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic
-from orchestrator.results.layout import BUILD_RECORD
+from orchestrator.records.layout import BUILD_RECORD
 
 
 @dataclass

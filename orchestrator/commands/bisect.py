@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     if args.resume:
-        from orchestrator.results.model import resolve_run
+        from orchestrator.records.model import resolve_run
 
         run_dir = resolve_run(args.resume)
         return run_bisect(run_dir, State.load(run_dir))

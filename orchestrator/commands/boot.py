@@ -12,7 +12,7 @@ from orchestrator.commands.options import add_boot_options, job_spec, print_resu
 from orchestrator.job.boot_stage import shell_argv
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import prepare_kernel, run_job
-from orchestrator.results.runrecord import new_run_dir
+from orchestrator.records.runrecord import new_run_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

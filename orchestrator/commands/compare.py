@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from orchestrator.errors import EXIT_FAIL, EXIT_OK
-from orchestrator.results import waivers
+from orchestrator.records import waivers
+from orchestrator.records.model import load_run, resolve_run
 from orchestrator.results.compare import compare, summary_lines
-from orchestrator.results.model import load_run, resolve_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

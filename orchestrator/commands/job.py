@@ -15,8 +15,8 @@ from typing import Any
 from orchestrator.errors import UserError
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import run_job
-from orchestrator.job.spec import JobSpec
 from orchestrator.orphan import die_with_parent
+from orchestrator.records.spec import JobSpec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -95,13 +95,12 @@ def run(args: argparse.Namespace) -> int:
     result = run_matrix(m, run_dir, budget, scheduler, confirm=args.confirm)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "no jobs"
     print(f"matrix {m.name}: {counts}  ({result.run_dir})")
-    if result.report:
-        for job in result.report.run.jobs:
-            what = job.title or job.reason
-            waived = f"  (waived: {'; '.join(job.waived)})" if job.waived else ""
-            if "waived" in what:
-                waived = ""
-            print(f"  {job.status!s:5} {job.name:58} {what}{waived}")
+    for job in result.report.run.jobs:
+        what = job.title or job.reason
+        waived = f"  (waived: {'; '.join(job.waived)})" if job.waived else ""
+        if "waived" in what:
+            waived = ""
+        print(f"  {job.status!s:5} {job.name:58} {what}{waived}")
     if result.classified:
         c = result.classified
         if c.versions_changed:
@@ -112,9 +111,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line.text()}")
         if not c.lines:
             print("  nothing new, fixed or unstable" + ("" if c.history else " (first run)"))
-    if result.report:
-        for name in ("junit", "html"):
-            print(f"  {name + ':':7} {result.report.files[name]}")
+    for name in ("junit", "html"):
+        print(f"  {name + ':':7} {result.report.files[name]}")
     if result.interrupted:
         print(f"  interrupted: kto matrix {args.matrix} --resume {result.run_dir.name}")
     return result.exit_code

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 from orchestrator.config.arch import known_arches
 from orchestrator.errors import UserError
-from orchestrator.job.fatal import DEFAULT_GRACE
-from orchestrator.job.spec import BootOptions, JobSpec
-from orchestrator.results.layout import CONSOLE, JOB_RECORD
+from orchestrator.records.layout import CONSOLE, JOB_RECORD
+from orchestrator.records.spec import DEFAULT_GRACE, BootOptions, JobSpec
 
 if TYPE_CHECKING:  # `kto build` need not load the boot stage
     from orchestrator.job.runner import JobResult

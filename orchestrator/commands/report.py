@@ -7,9 +7,9 @@ import argparse
 from pathlib import Path
 
 from orchestrator.errors import KtoError
-from orchestrator.results import waivers
+from orchestrator.records import runrecord, waivers
+from orchestrator.records.model import Run, resolve_run
 from orchestrator.results.compare import summary_lines
-from orchestrator.results.model import Run, resolve_run
 from orchestrator.results.reports import Report, write_reports
 
 
@@ -96,7 +96,12 @@ def write_mails(args: argparse.Namespace, report: Report) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.run)
     against = resolve_run(args.against) if args.against else None
-    report = write_reports(run_dir, against, waivers.load(args.waivers), args.base_url)
+    night = None
+    if str(runrecord.read(run_dir).get("compare_key") or "").startswith("matrix:"):
+        from orchestrator.matrix.history import classify
+
+        night = classify(run_dir)  # what the matrix's own report showed that night
+    report = write_reports(run_dir, against, waivers.load(args.waivers), args.base_url, night)
     r = report.run
     counts = ", ".join(
         f"{s} {sum(1 for j in r.jobs if str(j.status) == s)}"

@@ -13,7 +13,7 @@ from orchestrator.commands.options import (
 )
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import JobResult, run_job
-from orchestrator.results import runrecord
+from orchestrator.records import runrecord
 from orchestrator.results.reports import effective_exit, finish_run, print_summary
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from orchestrator.guest import protocol as gp
 from orchestrator.guest.metrics import METRIC_PARSERS, number
 from orchestrator.guest.testspec import GuestTest
-from orchestrator.job.outcome import ConsoleOutcome
-from orchestrator.job.verdict import Status, Verdict
+from orchestrator.records.outcome import ConsoleOutcome
+from orchestrator.records.verdict import Status, Verdict
 
 
 def parse_result_line(line: str) -> tuple[str, dict[str, str]] | None:

@@ -16,11 +16,11 @@ from orchestrator.errors import KtoError
 from orchestrator.guest import initramfs
 from orchestrator.guest.protocol import BOOT_OK, HOLD_RELEASE, POWEROFF, TEST_END_RE
 from orchestrator.job.fatal import QUIET, FatalWatch
-from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.plan import JobPlan, Kernel, timeouts
-from orchestrator.job.verdict import Verdict, judge
 from orchestrator.proc import tool_version
-from orchestrator.results.layout import FINDINGS, INITRD, JOB_RECORD, STATUS_LOG
+from orchestrator.records.layout import FINDINGS, INITRD, JOB_RECORD, STATUS_LOG
+from orchestrator.records.outcome import ConsoleOutcome
+from orchestrator.records.verdict import Verdict, judge
 from orchestrator.vm.accel import choose_accel
 from orchestrator.vm.qemu import BootSpec, build_argv, reproducer
 from orchestrator.vm.session import ConsoleSession

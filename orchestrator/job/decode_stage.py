@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator import atomic, progress
 from orchestrator.config.arch import ArchProfile
-from orchestrator.results.layout import FINDINGS
+from orchestrator.records.layout import FINDINGS
 
 
 def decode_findings(

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_GRACE = 15.0  # seconds from the fatal report to QEMU exit, evidence included
+from orchestrator.records.spec import DEFAULT_GRACE
+
 EVIDENCE_SECONDS = 7.0  # what SysRq w/t/l may take at most when stopping early (3 keys)
 QUIET = 2.0  # console silence after a fatal report that says the report is complete
 

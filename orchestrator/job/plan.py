@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.config.arch import ArchProfile, load_profile
 from orchestrator.errors import UserError
 from orchestrator.guest.protocol import RESERVED_TESTS
-from orchestrator.job.outcome import Timeouts
-from orchestrator.job.spec import JobSpec
+from orchestrator.records.outcome import Timeouts
+from orchestrator.records.spec import JobSpec
 from orchestrator.vm.qemu import effective_smp
 
 if TYPE_CHECKING:  # `kto boot -- CMD` loads no test-spec code (issue 12: start-up cost)

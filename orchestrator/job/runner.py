@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 from orchestrator.errors import BuildError, KtoError, PatchApplyError
 from orchestrator.job.boot_stage import base_record, boot
 from orchestrator.job.decode_stage import decode_findings
-from orchestrator.job.outcome import ConsoleOutcome
 from orchestrator.job.plan import JobPlan, Kernel, plan_job
-from orchestrator.job.spec import JobSpec
-from orchestrator.job.verdict import Status, Verdict
-from orchestrator.results.layout import JOB_RECORD
-from orchestrator.results.runrecord import copy_build_log
+from orchestrator.records.layout import JOB_RECORD
+from orchestrator.records.outcome import ConsoleOutcome
+from orchestrator.records.runrecord import copy_build_log
+from orchestrator.records.spec import JobSpec
+from orchestrator.records.verdict import Status, Verdict
 
 
 @dataclass
@@ -147,7 +147,7 @@ def run_job(
     except KtoError as exc:
         if (job_dir / JOB_RECORD).is_file():
             # The console session ran and wrote its verdict (an interrupt, say): keep it.
-            from orchestrator.results.model import load_job
+            from orchestrator.records.model import load_job
 
             job = load_job(job_dir)
             verdict = Verdict(job.status, job.reason, job.title, job.findings)

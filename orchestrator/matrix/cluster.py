@@ -34,8 +34,8 @@ from typing import Any
 
 from orchestrator import atomic, progress
 from orchestrator.errors import InfraError, KtoError, UserError
-from orchestrator.job.verdict import Status
-from orchestrator.results.layout import INITRD
+from orchestrator.records.layout import INITRD
+from orchestrator.records.verdict import Status
 
 MAX_FILE = 256 << 20  # a job folder's file larger than this stays on the worker
 

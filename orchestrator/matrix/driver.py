@@ -19,15 +19,15 @@ from orchestrator import atomic, progress
 from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, KtoError, UserError
 from orchestrator.job.plan import JobPlan, plan_job
 from orchestrator.job.runner import record_stopped, skipped
-from orchestrator.job.spec import JobSpec
-from orchestrator.job.verdict import Status
 from orchestrator.locks import file_lock
 from orchestrator.matrix.history import Classified, classify
 from orchestrator.matrix.pool import Budget, Pool, Task, kto_argv
 from orchestrator.matrix.spec import Cell, Matrix, describe
-from orchestrator.results import runrecord
-from orchestrator.results.layout import JOB_RECORD
-from orchestrator.results.model import load_job
+from orchestrator.records import runrecord
+from orchestrator.records.layout import JOB_RECORD
+from orchestrator.records.model import load_job
+from orchestrator.records.spec import JobSpec
+from orchestrator.records.verdict import Status
 from orchestrator.results.reports import Report, finish_run
 
 STATE = ".matrix"  # per-run scratch: specs, task logs, the run lock
@@ -45,7 +45,7 @@ class MatrixJob:
 @dataclass
 class MatrixResult:
     run_dir: Path
-    report: Report | None
+    report: Report
     classified: Classified | None
     interrupted: bool = False
     counts: dict[str, int] = field(default_factory=dict)
@@ -278,12 +278,12 @@ def run_matrix(
             interrupted = True
             progress.say("matrix interrupted: running jobs stopped; `kto matrix --resume` goes on")
         timings = {"matrix": round(time.monotonic() - t0, 3)}
-        report = finish_run(run_dir, timings, "interrupted" if interrupted else "finished")
-    classified = report.night if report else None  # classified once, by the reports
+        status = "interrupted" if interrupted else "finished"
+        report = finish_run(run_dir, timings, status, classify=classify)
+    classified = report.night  # classified once, shown by the reports and the summary
     counts: dict[str, int] = defaultdict(int)
-    if report:
-        for job in report.run.jobs:
-            counts[str(job.status)] += 1
+    for job in report.run.jobs:
+        counts[str(job.status)] += 1
     return MatrixResult(run_dir, report, classified, interrupted, dict(counts))
 
 
@@ -376,7 +376,7 @@ def _previous_kernel(run_dir: Path, folder: str, history: list[str]) -> tuple[st
 
 
 def resume_dir(arg: str) -> Path:
-    from orchestrator.results.model import resolve_run
+    from orchestrator.records.model import resolve_run
 
     run_dir = resolve_run(arg)
     doc = runrecord.read(run_dir)

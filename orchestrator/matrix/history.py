@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.job.verdict import Status
-from orchestrator.results.model import Job, Run, list_runs, load_run
-from orchestrator.results.runrecord import read as read_run_record
+from orchestrator.records.model import Job, Run, list_runs, load_run
+from orchestrator.records.runrecord import read as read_run_record
+from orchestrator.records.verdict import Status
 
 HISTORY = 7  # runs of the same matrix looked back at
 
@@ -149,10 +149,9 @@ def _versions(run: Run) -> dict[str, Any]:
 
 
 def classify(run_dir: Path, limit: int = HISTORY) -> Classified:
-    from orchestrator.results import waivers
-    from orchestrator.results.reports import run_waivers
+    from orchestrator.records import waivers
 
-    known = run_waivers(run_dir, waivers.load())
+    known = waivers.run_waivers(run_dir, waivers.load())
     run = load_run(run_dir, known)
     history = _history(run, limit)
     now, infra = _tallies(run)

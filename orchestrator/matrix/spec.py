@@ -34,8 +34,8 @@ from typing import Any
 from orchestrator.config.arch import known_arches
 from orchestrator.config.schema import Checker, Mapping, line_of, read_yaml
 from orchestrator.errors import ConfigError
-from orchestrator.job.spec import BootOptions, JobSpec
 from orchestrator.paths import REPO_ROOT, configs_dir
+from orchestrator.records.spec import BootOptions, JobSpec
 
 AXES = ("tree", "series", "config", "arch", "test")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -328,7 +328,7 @@ def load_matrix(path: Path) -> Matrix:
         raise ConfigError(f"{path}:{line}: the matrix expands to no cells (exclude took all)")
     grace = data.get("fatal_grace")
     boot = BootOptions() if grace is None else BootOptions(fatal_grace=float(grace))
-    from orchestrator.results.waivers import parse as parse_waivers
+    from orchestrator.records.waivers import parse as parse_waivers
 
     waivers = data.get("waivers") or []
     parse_waivers({"waivers": waivers}, str(path))  # checked here, applied in the reports

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.job.outcome import ConsoleOutcome
-from orchestrator.job.verdict import Status, judge
 from orchestrator.paths import results_dir
-from orchestrator.results.layout import CONSOLE, FINDINGS, JOB_RECORD, RUN_RECORD
-from orchestrator.results.waivers import Waivers
+from orchestrator.records.layout import CONSOLE, FINDINGS, JOB_RECORD, RUN_RECORD
+from orchestrator.records.outcome import ConsoleOutcome
+from orchestrator.records.verdict import Status, judge
+from orchestrator.records.waivers import Waivers
 
 _RUN_ID = re.compile(r"^(\d{8}-\d{6})-(?P<label>.+)-[0-9a-f]{4}$")
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from orchestrator.job.fatal import DEFAULT_GRACE
-from orchestrator.job.spec import DEFAULT_TEST, JobSpec
+from orchestrator.records.spec import DEFAULT_GRACE, DEFAULT_TEST, JobSpec
 
 
 def kto_command(spec_dict: dict[str, Any]) -> str | None:

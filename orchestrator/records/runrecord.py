@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__, atomic
 from orchestrator.paths import results_dir
-from orchestrator.results.layout import BUILD_LOG, JOB_RECORD, LATEST, RUN_RECORD
+from orchestrator.records.layout import BUILD_LOG, JOB_RECORD, LATEST, RUN_RECORD
 
 if TYPE_CHECKING:  # `kto boot` loads no job records
-    from orchestrator.results.model import Job
+    from orchestrator.records.model import Job
 
 
 def host_info() -> dict[str, Any]:
@@ -119,9 +119,15 @@ def copy_build_log(build_dir: Path, job_dir: Path) -> None:
     log = build_dir / BUILD_LOG
     if log.is_file():
         job_dir.mkdir(parents=True, exist_ok=True)
-        tmp = job_dir / f".{BUILD_LOG}.tmp"
-        shutil.copyfile(log, tmp)
-        os.replace(tmp, job_dir / BUILD_LOG)
+        tmp, dst = job_dir / f".{BUILD_LOG}.tmp", job_dir / BUILD_LOG
+        try:
+            shutil.copyfile(log, tmp)
+            os.replace(tmp, dst)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            # shutil names the source on a failed copy: the file that could not be written
+            # is the job's (a full results disk), the cache's log is fine.
+            raise atomic.write_error(dst, exc) from exc
 
 
 def start_inputs(
@@ -146,7 +152,7 @@ def start_inputs(
 
 def job_seconds(job_dir: Path) -> float:
     """Wall time of a job's guest phase, from its job.json (0 if it never got that far)."""
-    from orchestrator.results.model import load_job
+    from orchestrator.records.model import load_job
 
     durations = load_job(job_dir).record.get("durations") or {}
     try:
@@ -156,7 +162,7 @@ def job_seconds(job_dir: Path) -> float:
 
 
 def _jobs(run_dir: Path) -> list[Job]:
-    from orchestrator.results.model import load_job
+    from orchestrator.records.model import load_job
 
     return [load_job(p) for p in sorted(run_dir.iterdir()) if (p / JOB_RECORD).is_file()]
 

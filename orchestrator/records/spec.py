@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from orchestrator.digest import hexdigest
-from orchestrator.job.fatal import DEFAULT_GRACE
 
 DEFAULT_TEST = "smoke"
+DEFAULT_GRACE = 15.0  # seconds from a fatal report to QEMU exit, evidence included (job/fatal)
 COMMAND_TEST = "command"  # the job name of `kto boot -- CMD`
 
 

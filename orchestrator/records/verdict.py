@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK
-from orchestrator.job.outcome import ConsoleOutcome
+from orchestrator.records.outcome import ConsoleOutcome
 
 
 class Status(StrEnum):

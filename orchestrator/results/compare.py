@@ -13,8 +13,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.job.verdict import Status
-from orchestrator.results.model import Job, Run
+from orchestrator.records.model import Job, Run
+from orchestrator.records.verdict import Status
 
 Key = tuple[str, str, str, str]
 CLASSES = ("new", "fixed", "still", "flaky")

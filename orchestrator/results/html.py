@@ -11,9 +11,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from orchestrator.results import decoded
-from orchestrator.results.compare import CLASSES, LABELS, Comparison
-from orchestrator.results.layout import (
+from orchestrator.records.layout import (
     CONSOLE,
     FINDINGS,
     JOB_FILES,
@@ -22,7 +20,9 @@ from orchestrator.results.layout import (
     RUN_RECORD,
     SUMMARY,
 )
-from orchestrator.results.model import Job, Run
+from orchestrator.records.model import Job, Run
+from orchestrator.results import decoded
+from orchestrator.results.compare import CLASSES, LABELS, Comparison
 
 COLOURS = {
     "PASS": "#2e7d32",

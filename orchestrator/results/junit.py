@@ -11,9 +11,9 @@ from collections import defaultdict
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from orchestrator.job.verdict import Status
+from orchestrator.records.model import Job, Run
+from orchestrator.records.verdict import Status
 from orchestrator.results import decoded
-from orchestrator.results.model import Job, Run
 
 BODY_LIMIT = 64 * 1024  # a report excerpt, not a second console log
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from orchestrator.results.layout import CONSOLE, FINDINGS, JOB_RECORD
-from orchestrator.results.model import Job, Run
+from orchestrator.records.layout import CONSOLE, FINDINGS, JOB_RECORD
+from orchestrator.records.model import Job, Run
 
 ORIGIN = "kto"
 VERSION = {"major": 5, "minor": 3}

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, atomic
-from orchestrator.job.verdict import Status
+from orchestrator.records.layout import HTML, MAIL_DIR
+from orchestrator.records.model import Job, Run
+from orchestrator.records.reproduce import kto_command
+from orchestrator.records.verdict import Status
 from orchestrator.results import decoded
 from orchestrator.results.compare import Comparison
-from orchestrator.results.layout import HTML, MAIL_DIR
-from orchestrator.results.model import Job, Run
-from orchestrator.results.reproduce import kto_command
 
 WIDTH = 76
 SMTP_LINE = 998

@@ -1,25 +1,28 @@
 """Write a run's reports (JUnit, KCIDB, HTML, summary.json) from its directory.
 
 The shell around the pure writers: load the run (waivers applied), compare it with the
-previous run of the same matrix, write each output atomically. Used at the end of `kto run`
-and by `kto report`, so a report regenerated later is the same as the one written live.
+previous run of the same matrix, write each output atomically. A matrix's night-to-night
+classification is its driver's to ask for (results never import the drivers above them).
+Used at the end of `kto run` and by `kto report`, so a report regenerated later is the same
+as the one written live.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic
+from orchestrator.records import layout, runrecord
+from orchestrator.records import waivers as waivers_mod
+from orchestrator.records.model import Run, load_run, previous_run
 from orchestrator.results import html as report_html
-from orchestrator.results import junit, kcidb, layout, runrecord
-from orchestrator.results import waivers as waivers_mod
+from orchestrator.results import junit, kcidb
 from orchestrator.results.compare import Comparison, compare, summary_lines
-from orchestrator.results.model import Run, load_run, previous_run
 
 
 @dataclass
@@ -68,9 +71,12 @@ def write_reports(
     against: Path | None = None,
     waivers: waivers_mod.Waivers | None = None,
     base_url: str | None = None,
+    night: Any = None,
 ) -> Report:
-    """against: the run to compare with (default: the previous run with the same label)."""
-    waivers = run_waivers(run_dir, waivers if waivers is not None else waivers_mod.load())
+    """against: the run to compare with (default: the previous run with the same label);
+    night: a matrix run's night-to-night classification, which its driver asks for."""
+    base = waivers if waivers is not None else waivers_mod.load()
+    waivers = waivers_mod.run_waivers(run_dir, base)
     run = load_run(run_dir, waivers)
     old_dir = against if against is not None else previous_run(run)
     old = load_run(old_dir, waivers) if old_dir else None
@@ -83,69 +89,49 @@ def write_reports(
     }
     atomic.write_text(files["junit"], junit.render(run))
     atomic.write_json(files["kcidb"], kcidb.export(run, base_url))
-    night = _night(run_dir, run)
     atomic.write_text(files["html"], report_html.render(run, comparison, night))
     atomic.write_text(files["summary"], json.dumps(summary(run, comparison), indent=2) + "\n")
     return Report(run, comparison, files, night)
 
 
-def _night(run_dir: Path, run: Any) -> Any:
-    """A matrix run's night-to-night classification for its report (None for other runs)."""
-    if not str(run.record.get("compare_key") or "").startswith("matrix:"):
-        return None
-    from orchestrator.matrix.history import classify
+def finish_run(
+    run_dir: Path,
+    timings: dict[str, float],
+    status: str = "finished",
+    classify: Callable[[Path], Any] | None = None,
+) -> Report:
+    """End of a run: close run.json and write the reports (print_summary shows them).
 
-    return classify(run_dir)
-
-
-def run_waivers(run_dir: Path, base: waivers_mod.Waivers) -> waivers_mod.Waivers:
-    """`base` plus the waivers the run itself carries (a matrix's expected findings, kept in
-    run.json so a report regenerated later judges the same way)."""
-    own = runrecord.read(run_dir).get("waivers")
-    if not own:
-        return base
-    extra = waivers_mod.parse({"waivers": own}, f"{run_dir / 'run.json'}")
-    return waivers_mod.Waivers([*base.items, *extra.items], base.source)
-
-
-def finish_run(run_dir: Path, timings: dict[str, float], status: str = "finished") -> Report | None:
-    """End of `kto run`: close run.json and write the reports (print_summary shows them).
-
-    A failure here is a kto bug, not a verdict: it is reported and the run's own exit code
-    stands (the job files are already on disk; `kto report` can retry).
+    `classify`: the driver's night-to-night judgement (a matrix's), asked once run.json is
+    closed. A record or report that cannot be written raises an InfraError naming the
+    file (exit 3): a run whose reports are missing is never green. The job records are
+    already on disk, and `kto report` writes the reports again.
     """
     t0 = time.monotonic()
-    try:
-        if status == "finished" and runrecord.interrupted(run_dir):
-            status = "interrupted"
-        qemu = "; ".join(runrecord.qemu_versions(run_dir)) or None
-        fields: dict[str, Any] = {"versions": {"qemu": qemu}}
-        if tests := runrecord.job_tests(run_dir):
-            fields["inputs"] = {"tests": tests}  # what ran, not what was asked (`-- CMD`)
-        runrecord.update(run_dir, status=status, timings=timings, **fields)
-        report = write_reports(run_dir)
-        timings["report"] = round(time.monotonic() - t0, 3)
-        runrecord.update(run_dir, timings=timings)
-    except Exception as exc:  # see docstring: never hides the verdict
-        print(f"kto: could not write the reports of {run_dir}: {exc}", file=sys.stderr)
-        return None
+    if status == "finished" and runrecord.interrupted(run_dir):
+        status = "interrupted"
+    qemu = "; ".join(runrecord.qemu_versions(run_dir)) or None
+    fields: dict[str, Any] = {"versions": {"qemu": qemu}}
+    if tests := runrecord.job_tests(run_dir):
+        fields["inputs"] = {"tests": tests}  # what ran, not what was asked (`-- CMD`)
+    runrecord.update(run_dir, status=status, timings=timings, **fields)
+    night = classify(run_dir) if classify else None
+    report = write_reports(run_dir, night=night)
+    timings["report"] = round(time.monotonic() - t0, 3)
+    runrecord.update(run_dir, timings=timings)
     return report
 
 
-def print_summary(report: Report | None) -> None:
+def print_summary(report: Report) -> None:
     """The regression summary and where the reports are: the last lines of `kto run`."""
-    if report is None:
-        return
     for line in summary_lines(report.comparison):
         print(line)
     for name in ("junit", "kcidb", "html"):
         print(f"  {name + ':':9} {report.files[name]}")
 
 
-def effective_exit(result: Any, report: Report | None) -> int:
+def effective_exit(result: Any, report: Report) -> int:
     """The job's exit code, unless waivers changed its verdict (a waived finding passes)."""
-    if report is None:
-        return int(result.exit_code)
     job = next((j for j in report.run.jobs if j.path == Path(result.dir)), None)
     if job is None or str(job.status) == job.raw_status:
         return int(result.exit_code)

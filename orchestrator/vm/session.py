@@ -26,8 +26,8 @@ import pexpect
 from orchestrator import progress
 from orchestrator.errors import InfraError
 from orchestrator.guest import protocol as gp
-from orchestrator.job.outcome import ConsoleOutcome, Timeouts
-from orchestrator.results.layout import CONSOLE, CONSOLE_TIMING
+from orchestrator.records.layout import CONSOLE, CONSOLE_TIMING
+from orchestrator.records.outcome import ConsoleOutcome, Timeouts
 
 SYSRQ_KEYS = "wtl"  # blocked tasks, all tasks, all CPUs' backtraces
 SYSRQ_ANSWER = b"sysrq: "

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.job.outcome import Timeouts
+from orchestrator.records.outcome import Timeouts
 from tests.integration.kto_cli import kto
 from tests.test_console_session import (  # noqa: F401  (fixtures, used by name)
     Run,

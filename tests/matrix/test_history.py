@@ -116,7 +116,7 @@ def test_the_report_shows_the_lists_and_the_strips(tmp_path: Path) -> None:
 
     _night(tmp_path, "20261201-010000-matrix-n-0001", {"a": [None, None], "b": [W, None]})
     run = _night(tmp_path, "20261202-010000-matrix-n-0002", {"a": [W, W], "b": [None, None]})
-    html = write_reports(run).files["html"].read_text()
+    html = write_reports(run, night=classify(run)).files["html"].read_text()
     assert "<h2>Night to night</h2>" in html
     assert '<td class="cls-new">NEW</td><td>debian-6.1.none.default.x86_64.a</td>' in html
     assert f"<td>{W}</td><td>2:2</td><td>0:2</td><td>-</td>" in html

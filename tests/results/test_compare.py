@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.results import waivers
+from orchestrator.records import waivers
+from orchestrator.records.model import load_run
 from orchestrator.results.compare import compare, summary_lines
-from orchestrator.results.model import load_run
 
 from .runs import PANIC_X86, as_pass, make_run
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
+from orchestrator.records.model import Run, load_run
 from orchestrator.results import junit, kcidb
-from orchestrator.results.model import Run, load_run
 
 from .runs import EXIT3_ARM, PANIC_X86, SMOKE_X86, make_run
 

@@ -14,9 +14,9 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.config.arch import load_profile
+from orchestrator.records.model import load_run
 from orchestrator.results.compare import compare
 from orchestrator.results.mail import Identity, write_mails
-from orchestrator.results.model import load_run
 from orchestrator.symbolize.decode import symbolize_findings
 from tests.results.runs import PANIC_X86, as_pass, edit_json, make_run
 from tests.symbolize.test_decode import build, marker_line, report_for

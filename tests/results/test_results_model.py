@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ConfigError, UserError
-from orchestrator.job.verdict import Status
-from orchestrator.results import waivers
-from orchestrator.results.model import list_runs, load_run, previous_run, resolve_run
+from orchestrator.records import waivers
+from orchestrator.records.model import list_runs, load_run, previous_run, resolve_run
+from orchestrator.records.verdict import Status
 
 from .runs import DATA, PANIC_X86, SMOKE_RUN, SMOKE_X86, edit_json, make_run
 
@@ -132,7 +132,7 @@ def test_waiver_file_errors_name_the_entry(tmp_path: Path) -> None:
 
 
 def test_config_name_is_the_same_on_every_arch() -> None:
-    from orchestrator.results.model import config_name
+    from orchestrator.records.model import config_name
 
     def build(arch: str) -> dict:
         names = [f"base-{arch}", f"net-{arch}", "debug", "mm.stress"]
