@@ -94,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"kto {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_INFRA
+    except Exception:
+        # A kto bug is an infrastructure outcome, never a verdict: Python's own exit status
+        # for a traceback is 1, which would read as "the kernel FAILed".
+        import traceback
+
+        traceback.print_exc()
+        print(f"kto {args.command}: internal error (a kto bug): exit 3", file=sys.stderr)
+        return EXIT_INFRA
 
 
 def entry() -> None:
