@@ -2,8 +2,9 @@
 flaky (failing in some repeats of the same test only).
 
 A test is identified across runs by (tree, config, arch, test); repeats of it in one run are
-jobs with the same key. Only FAIL counts as failing: ERROR and MISS are infrastructure and
-are listed apart, so a broken host never shows up as a kernel regression. A test or finding
+jobs with the same key. Only FAIL counts as failing and only PASS or FAIL as a verdict:
+ERROR and MISS are infrastructure and are listed apart, so a broken host never shows up as
+a kernel regression, and a FAIL that is ERROR, MISS or SKIP now is not FIXED. A test or finding
 absent from the new run because its job did not run is not "fixed".
 """
 
@@ -81,8 +82,23 @@ def _tally(jobs: list[Job]) -> str:
     return " ".join(f"{s} {n}/{len(jobs)}" for s, n in sorted(counts.items()))
 
 
+JUDGED = (Status.PASS, Status.FAIL)  # a verdict about the kernel; the rest says nothing
+
+
+def _judged(jobs: list[Job]) -> list[Job]:
+    return [j for j in jobs if j.status in JUDGED]
+
+
+def _observed(jobs: list[Job]) -> list[Job]:
+    """The jobs that say whether a title is there: a verdict, or findings on the console
+    (a waived panic stops the test: an ERROR that still saw it)."""
+    return [j for j in jobs if j.status in JUDGED or j.findings]
+
+
 def _failing(jobs: list[Job]) -> list[bool]:
-    return [j.status is Status.FAIL for j in jobs]
+    """Per repeat with a verdict, failing or not: a FAIL that is ERROR, MISS or SKIP now
+    did not run as far as the kernel is concerned (INFRA), it is not FIXED."""
+    return [j.status is Status.FAIL for j in _judged(jobs)]
 
 
 def _classify(old: list[bool], new: list[bool]) -> str | None:
@@ -131,7 +147,7 @@ def compare(old: Run | None, new: Run) -> Comparison:
         titles = {f.get("title") for jobs in runs.values() for j in jobs for f in j.findings}
         for title in sorted(t for t in titles if t):
             for key, jobs in runs.items():
-                hits = [any(f.get("title") == title for f in j.findings) for j in jobs]
+                hits = [any(f.get("title") == title for f in j.findings) for j in _observed(jobs)]
                 if any(hits):
                     out[title][key] = hits
         return out
@@ -145,8 +161,8 @@ def compare(old: Run | None, new: Run) -> Comparison:
         keys = sorted(set(seen_after) | {k for k in seen_before if k in new_jobs})
         classes = set()
         for k in keys:
-            old_hits = seen_before.get(k, [False] * len(old_jobs.get(k, [])))
-            new_hits = seen_after.get(k, [False] * len(new_jobs[k]))
+            old_hits = seen_before.get(k, [False] * len(_observed(old_jobs.get(k, []))))
+            new_hits = seen_after.get(k, [False] * len(_observed(new_jobs[k])))
             c = _classify(old_hits, new_hits)
             if c:
                 classes.add(c)

@@ -102,3 +102,25 @@ def test_finding_classed_per_test_not_by_the_last_test(tmp_path: Path) -> None:
         ch for ch in compare(load_run(old), load_run(new)).changes if ch.what == "finding"
     ]
     assert finding.cls == "new"
+
+
+def test_a_failure_that_turns_into_error_or_skip_is_infra_not_fixed(tmp_path: Path) -> None:
+    # Last time the panic was a FAIL; tonight the host broke (ERROR) or the test did not
+    # apply (SKIP): neither says anything about the kernel, so neither is "fixed".
+    def stopped(status: str) -> dict[str, object]:
+        verdict = {"status": status, "reason": "boot failed: QEMU died", "findings": []}
+        return {"status": status, "verdict": verdict, "_findings": []}
+
+    old = make_run(
+        tmp_path,
+        "20261123-100000-night-x86_64-0001",
+        [_test("errored"), _test("skipped")],
+    )
+    new = make_run(
+        tmp_path,
+        "20261123-110000-night-x86_64-0002",
+        [_test("errored", **stopped("ERROR")), _test("skipped", **stopped("SKIP"))],
+    )
+    c = compare(load_run(old), load_run(new))
+    assert not c.of("fixed"), [ch.to_dict() for ch in c.of("fixed")]
+    assert len(c.infra) == 1 and "x86_64-errored-r0: ERROR" in c.infra[0], c.infra
