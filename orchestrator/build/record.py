@@ -57,7 +57,10 @@ def fragment_names(record: dict[str, Any] | None) -> list[str] | None:
 def summary(record: dict[str, Any]) -> dict[str, Any]:
     """What a job record keeps of its kernel's build record; `compiled_s`: this job's own
     compile time (0 on a cache hit), which the bisect and matrix summaries add up."""
-    out = {k: record.get(k) for k in ("key", "reproducer", "inputs", "debug")}
+    out = {k: record.get(k) for k in ("key", "reproducer", "inputs", "debug", "kto_version")}
+    # The tools that made the kernel: a night whose compiler changed says so (matrix history).
+    out["compiler"] = (record.get("toolchain") or {}).get("version")
+    out["tuxmake"] = (record.get("tuxmake") or {}).get("version")
     hit = bool(record.get("cache_hit"))
     out["cache_hit"] = hit
     out["compiled_s"] = 0.0 if hit else (record.get("durations") or {}).get("total")

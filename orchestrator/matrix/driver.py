@@ -268,8 +268,11 @@ def run_matrix(
         )
         interrupted = False
         try:
-            execute(run_dir, todo, budget, scheduler)
-            if confirm and todo:
+            if todo:
+                execute(run_dir, todo, budget, scheduler)
+            # Also when nothing was pending: a resumed night whose confirmation runs were
+            # interrupted finishes them (the ones already done are kept).
+            if confirm:
                 extra = _confirmations(m, run_dir, confirm)
                 if extra:
                     progress.say(f"confirming {len(extra)} NEW failure run(s) before reporting")

@@ -164,10 +164,12 @@ def classify(run_dir: Path, limit: int = HISTORY) -> Classified:
         ]
     if history:
         a, b = _versions(run), _versions(history[0])
+        # A tool that one of the two nights did not record (no kernel built, an older kto)
+        # is unknown there, not changed.
         result.versions_changed = [
             f"{k}: {b.get(k)} -> {a.get(k)}"
-            for k in sorted(set(a) | set(b))
-            if a.get(k) != b.get(k)
+            for k in sorted(set(a) & set(b))
+            if a.get(k) and b.get(k) and a.get(k) != b.get(k)
         ]
     for cell in sorted(set(now) | set(infra)):
         if infra.get(cell) and cell not in now:

@@ -167,9 +167,22 @@ def _jobs(run_dir: Path) -> list[Job]:
     return [load_job(p) for p in sorted(run_dir.iterdir()) if (p / JOB_RECORD).is_file()]
 
 
-def qemu_versions(run_dir: Path) -> list[str]:
-    """The QEMU versions the run's jobs recorded (one per arch binary)."""
-    return list(dict.fromkeys(v for j in _jobs(run_dir) if (v := j.qemu_version)))
+def tool_versions(run_dir: Path) -> dict[str, str | None]:
+    """Every tool version the run's verdicts depend on: QEMU (one per arch binary), the
+    compilers and tuxmake that built its kernels, and kto itself. The nightly compares them
+    with last night's, so a toolchain change is named as a suspect next to a NEW failure."""
+    jobs = _jobs(run_dir)
+
+    def joined(values: list[Any]) -> str | None:
+        return "; ".join(sorted({str(v) for v in values if v})) or None
+
+    builds = [j.record.get("build") or {} for j in jobs]
+    return {
+        "qemu": joined([j.qemu_version for j in jobs]),
+        "compiler": joined([b.get("compiler") for b in builds]),
+        "tuxmake": joined([b.get("tuxmake") for b in builds]),
+        "kto": __version__,
+    }
 
 
 def interrupted(run_dir: Path) -> bool:

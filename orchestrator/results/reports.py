@@ -110,8 +110,9 @@ def finish_run(
     t0 = time.monotonic()
     if status == "finished" and runrecord.interrupted(run_dir):
         status = "interrupted"
-    qemu = "; ".join(runrecord.qemu_versions(run_dir)) or None
-    fields: dict[str, Any] = {"versions": {"qemu": qemu}}
+    # A job given its kernel knows no compiler: what start_inputs recorded then stays.
+    versions = {k: v for k, v in runrecord.tool_versions(run_dir).items() if v}
+    fields: dict[str, Any] = {"versions": versions}
     if tests := runrecord.job_tests(run_dir):
         fields["inputs"] = {"tests": tests}  # what ran, not what was asked (`-- CMD`)
     runrecord.update(run_dir, status=status, timings=timings, **fields)

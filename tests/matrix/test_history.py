@@ -153,3 +153,33 @@ def test_other_matrices_and_first_nights_are_not_history(tmp_path: Path) -> None
     run = _night(tmp_path, "20261202-010000-matrix-n-0002", {"a": [W]})
     c = classify(run)
     assert c.history == [] and [(ln.cls, str(ln.now)) for ln in c.lines] == [("new", "1:1")]
+
+
+def _built_with(run: Path, compiler: str, tuxmake: str) -> None:
+    for job in run.glob("*/job.json"):
+        rec = json.loads(job.read_text())
+        rec["build"] = {"key": "k", "compiler": compiler, "tuxmake": tuxmake}
+        rec["qemu"] = {"version": "QEMU emulator version 7.2.15"}
+        job.write_text(json.dumps(rec))
+
+
+def test_every_tool_version_is_recorded_and_a_change_is_flagged(tmp_path: Path) -> None:
+    from orchestrator import __version__
+    from orchestrator.results.reports import finish_run
+
+    first = _night(tmp_path, "20261201-010000-matrix-n-0001", {"a": [None]})
+    _built_with(first, "gcc (Debian 12.2.0-14) 12.2.0", "1.30.0")
+    finish_run(first, {}, classify=classify)
+    second = _night(tmp_path, "20261202-010000-matrix-n-0002", {"a": [W]})
+    _built_with(second, "gcc (Debian 13.1.0-1) 13.1.0", "1.30.0")
+    report = finish_run(second, {}, classify=classify)
+    versions = json.loads((second / "run.json").read_text())["versions"]
+    assert versions == {
+        "qemu": "QEMU emulator version 7.2.15",
+        "compiler": "gcc (Debian 13.1.0-1) 13.1.0",
+        "tuxmake": "1.30.0",
+        "kto": __version__,
+    }
+    assert report.night.versions_changed == [
+        "compiler: gcc (Debian 12.2.0-14) 12.2.0 -> gcc (Debian 13.1.0-1) 13.1.0"
+    ]
