@@ -12,6 +12,8 @@ Exit codes (documented in README):
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
@@ -30,6 +32,16 @@ class KtoError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "hint": self.hint, "exit_code": self.exit_code}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> KtoError:
+        """An error another kto process recorded (to_dict), with its exit code."""
+        err = cls(str(doc.get("message") or "unknown error"), doc.get("hint"))
+        err.exit_code = int(doc.get("exit_code") or EXIT_INFRA)
+        return err
 
     def __str__(self) -> str:
         if self.hint:

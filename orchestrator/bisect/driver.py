@@ -23,7 +23,7 @@ from orchestrator.bisect.search import Evidence, Outcome, Search, runs_to_clear
 from orchestrator.build.git import Git
 from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, UserError
 from orchestrator.job.plan import plan_job
-from orchestrator.job.runner import JobResult, run_job
+from orchestrator.job.runner import JobResult, load_result, run_job
 from orchestrator.records import runrecord
 from orchestrator.records.spec import JobSpec
 from orchestrator.records.verdict import Status, Verdict
@@ -130,55 +130,43 @@ class Bisect:
         base = JobSpec.from_dict({**self.state.base, "ref": self.state.commits[i]})
         return replace(base, repeat=repeat)
 
-    def _probe(self, i: int) -> tuple[JobResult, str]:
-        commit = self.state.commits[i]
-        repeat = sum(1 for r in self.state.runs if r["commit"] == commit)
-        spec = self.spec(i, repeat)
-        folder = f"{i:03d}-{commit[:12]}-r{repeat}"
-        progress.say(f"bisect: commit {i}/{self.search.n} {commit[:12]} run {repeat + 1}")
-        return run_job(spec, self.run_dir / folder, plan=plan_job(spec)), folder
-
-    def run_many(self, picks: list[int]) -> None:
-        """Several commits at once through the matrix's executor (local pool within the
-        host's budget, or the Dask cluster): builds take turns on the tree, boots overlap."""
-        from orchestrator.matrix.driver import MatrixJob, execute
-
-        jobs = []
+    def _execute(self, picks: list[int]) -> list[tuple[int, str, JobResult]]:
+        """One run of each picked commit: here when it is one and no cluster is named,
+        else through the matrix's executor (local pool within the host's budget, or the
+        Dask cluster: this host may have no toolchain for the arch). Either way each probe
+        is a JobSpec built and judged by the same job code, read back the same way."""
+        probes = []
         for i in picks:
             commit = self.state.commits[i]
             repeat = sum(1 for r in self.state.runs if r["commit"] == commit)
-            spec = self.spec(i, repeat)
-            folder = f"{i:03d}-{commit[:12]}-r{repeat}"
-            jobs.append((i, MatrixJob(None, spec, plan_job(spec), folder, {"bisect_probe": i})))
+            probes.append((i, f"{i:03d}-{commit[:12]}-r{repeat}", self.spec(i, repeat)))
+        if len(probes) == 1 and not self.state.scheduler:
+            i, folder, spec = probes[0]
+            run = f"run {spec.repeat + 1}"
+            progress.say(f"bisect: commit {i}/{self.search.n} {self.state.commits[i][:12]} {run}")
+            return [(i, folder, run_job(spec, self.run_dir / folder, plan=plan_job(spec)))]
+        from orchestrator.matrix.driver import MatrixJob, execute
+
         shown = ", ".join(f"{i} {self.state.commits[i][:12]}" for i in picks)
-        progress.say(f"bisect: {len(picks)} commits at once: {shown}")
-        execute(self.run_dir, [j for _, j in jobs], None, self.state.scheduler)
-        for i, j in jobs:
-            rec = _job_record(self.run_dir / j.folder)
-            v = rec.get("verdict") or {}
-            verdict = Verdict(
-                Status[str(v.get("status") or rec.get("status") or "ERROR")],
-                str(v.get("reason") or ""),
-                v.get("title"),
-                list(v.get("findings") or []),
-            )
-            result = JobResult(j.spec, verdict, self.run_dir / j.folder, rec)
-            if verdict.status is Status.ERROR:
-                o = Outcome(unrelated=True)
-                self._keep(i, j.folder, o)
-                self._say(i, o, verdict)
-            else:
-                self._judge(i, j.folder, result)
-        progress.say(f"bisect: confidence {self.search.best()[1]:.0%}")
+        progress.say(f"bisect: {len(picks)} commit(s) at once: {shown}")
+        jobs = [MatrixJob(None, s, plan_job(s), f, {"bisect_probe": i}) for i, f, s in probes]
+        execute(self.run_dir, jobs, None, self.state.scheduler)
+        return [(i, f, load_result(s, self.run_dir / f)) for i, f, s in probes]
 
     def probe(self, picks: list[int]) -> None:
-        """Run the picked commits: here one at a time, or through the matrix's executor
-        when there are several or the probes go to a Dask cluster (every probe does then:
-        this host may have no toolchain for the arch)."""
-        if len(picks) == 1 and not self.state.scheduler:
-            self.run(picks[0])
-        else:
-            self.run_many(picks)
+        """Run the picked commits and count what they showed. An infrastructure error
+        (ERROR: no judgement of the kernel) is kept as a run that votes neither way and
+        retried once, on every path; a second one is a skip (Target.judge)."""
+        results = self._execute(picks)
+        errored = [i for i, _, r in results if r.verdict.status is Status.ERROR]
+        for i, folder, r in results:
+            if r.verdict.status is Status.ERROR:
+                self._keep(i, folder, Outcome(unrelated=True))
+                self._say(i, Outcome(unrelated=True), r.verdict, "; retried once")
+        done = [x for x in results if x[2].verdict.status is not Status.ERROR]
+        for i, folder, r in done + (self._execute(errored) if errored else []):
+            self._judge(i, folder, r)
+        progress.say(f"bisect: confidence {self.search.best()[1]:.0%}")
 
     def _judge(self, i: int, folder: str, result: JobResult, tail: str = "") -> Outcome:
         if not (self.target.titles or self.target.kind or self.target.any_failure):
@@ -202,15 +190,6 @@ class Bisect:
         )
         self.state.save(self.run_dir)
         self._count(i, o)
-
-    def run(self, i: int) -> Outcome:
-        """One probe of commit i. An infrastructure error (ERROR without a kernel finding)
-        is kept as a run that votes neither way and retried once; then it is a skip."""
-        result, folder = self._probe(i)
-        if result.verdict.status is Status.ERROR:
-            self._keep(i, folder, Outcome(unrelated=True))
-            result, folder = self._probe(i)
-        return self._judge(i, folder, result, f"; confidence {self.search.best()[1]:.0%}")
 
     def verify_revert(self, git: Git, k: int) -> str:
         """The culprit reverted on top of BAD, run as many times as the model says a clean

@@ -23,6 +23,7 @@ from orchestrator.errors import BuildError, KtoError, PatchApplyError
 from orchestrator.job.boot_stage import base_record, boot
 from orchestrator.job.decode_stage import decode_findings
 from orchestrator.job.plan import JobPlan, Kernel, plan_job
+from orchestrator.records.build_outcome import BuildOutcome
 from orchestrator.records.layout import JOB_RECORD
 from orchestrator.records.outcome import ConsoleOutcome
 from orchestrator.records.runrecord import copy_build_log
@@ -66,6 +67,25 @@ def build_request(plan: JobPlan, jobs: int | None = None) -> BuildRequest:
         jobs=jobs,
         sandbox=s.sandbox,
     )
+
+
+def stopped_status(exc: KtoError) -> Status:
+    """The one place a failed build becomes a status: a series that does not apply or a
+    kernel that does not build is MISS (the exit code 4/5 `kto build` gives); anything else
+    (a tool that crashed, a full disk, a sandbox that cannot start) is ERROR."""
+    return Status.MISS if isinstance(exc, PatchApplyError | BuildError) else Status.ERROR
+
+
+def build_kernel(plan: JobPlan, jobs: int | None = None) -> BuildOutcome:
+    """The job's kernel built (or found in the cache) and nothing else: the matrix's build
+    task, shared by every job of the same kernel. Same build, same policy as run_job."""
+    try:
+        _kernel, built = prepare_kernel(plan, jobs)
+    except KtoError as exc:
+        return BuildOutcome(stopped_status(exc), error=exc.to_dict())
+    if built is None:  # the spec names a prebuilt kernel: nothing to build
+        return BuildOutcome(Status.PASS)
+    return BuildOutcome(Status.PASS, str(built.dir), str(built.record.get("key")))
 
 
 def record_stopped(
@@ -134,10 +154,8 @@ def run_job(
         return skipped(plan, job_dir, extra)
     try:
         kernel, built = prepare_kernel(plan, jobs)
-    except (PatchApplyError, BuildError) as exc:
-        return record_stopped(plan, job_dir, Status.MISS, exc, "build", extra)
     except KtoError as exc:
-        return record_stopped(plan, job_dir, Status.ERROR, exc, "build", extra)
+        return record_stopped(plan, job_dir, stopped_status(exc), exc, "build", extra)
     if built is not None:
         copy_build_log(built.dir, job_dir)
         if on_built:
@@ -147,13 +165,21 @@ def run_job(
     except KtoError as exc:
         if (job_dir / JOB_RECORD).is_file():
             # The console session ran and wrote its verdict (an interrupt, say): keep it.
-            from orchestrator.records.model import load_job
-
-            job = load_job(job_dir)
-            verdict = Verdict(job.status, job.reason, job.title, job.findings)
-            return JobResult(spec, verdict, job_dir, job.record, build=built, error=exc)
+            kept = load_result(spec, job_dir)
+            kept.build, kept.error = built, exc
+            return kept
         return record_stopped(plan, job_dir, Status.ERROR, exc, "boot", extra)
     # findings.json is written by the boot stage; its frames are decoded once the verdict is
     # on disk, with the vmlinux and source tree the build record names.
     decode_findings(job_dir, kernel.build_record, plan.profile)
     return JobResult(spec, verdict, job_dir, record, outcome, built)
+
+
+def load_result(spec: JobSpec, job_dir: Path) -> JobResult:
+    """A job another process ran (`kto job`: the matrix's pool, a Dask worker), read back
+    from its job.json the one way every driver reads it."""
+    from orchestrator.records.model import load_job
+
+    job = load_job(job_dir)
+    verdict = Verdict(job.status, job.reason, job.title, job.findings)
+    return JobResult(spec, verdict, job_dir, job.record)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic, progress
-from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, KtoError, UserError
+from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, InfraError, UserError
 from orchestrator.job.plan import JobPlan, plan_job
 from orchestrator.job.runner import record_stopped, skipped
 from orchestrator.locks import file_lock
@@ -24,6 +24,7 @@ from orchestrator.matrix.history import Classified, classify
 from orchestrator.matrix.pool import Budget, Pool, Task, kto_argv
 from orchestrator.matrix.spec import Cell, Matrix, describe
 from orchestrator.records import runrecord
+from orchestrator.records.build_outcome import BUILD_OUTCOME, BuildOutcome
 from orchestrator.records.layout import JOB_RECORD
 from orchestrator.records.model import load_job
 from orchestrator.records.spec import JobSpec
@@ -93,30 +94,10 @@ def finished(job_dir: Path) -> bool:
     return job.raw_status in Status.__members__ and not killed.startswith("interrupted")
 
 
-def _build_argv(j: MatrixJob) -> list[str]:
-    s = j.spec
-    # Every matrix build is sandboxed: a nightly run builds series nobody read first.
-    argv = ["build", "--tree", j.plan.tree, "--arch", s.arch, "--json", "-q", "--sandbox"]
-    argv.append("--die-with-parent")
-    if s.ref:
-        argv += ["--ref", s.ref]
-    if s.patches:
-        argv += ["--patches", s.patches]
-    for f in extra_fragments(j):
-        argv += ["--config", f]
-    return kto_argv(*argv)
-
-
 def _mem_mb(j: MatrixJob) -> int:
     mem = (j.spec.boot.memory or j.plan.profile.qemu.memory).upper()
     n = float(mem.rstrip("GMK") or 1)
     return int(n * 1024) if mem.endswith("G") else int(n)
-
-
-class _Failed(KtoError):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.exit_code = code
 
 
 def _loads_path() -> Path:
@@ -193,32 +174,42 @@ def schedule(run_dir: Path, jobs: list[MatrixJob], pool: Pool) -> None:
     pool.add(*(boot_task(j, Path(j.spec.kernel)) for j in jobs if j.spec.kernel))
     for key, members in groups.items():
         first = members[0]
+        build_dir = state / f"build-{len(pool.queue)}"
+        # A resumed run numbers its builds again: an old outcome must not stand for this one.
+        (build_dir / BUILD_OUTCOME).unlink(missing_ok=True)
 
-        def built(task: Task, rc: int, members: list[MatrixJob] = members) -> list[Task]:
-            text = task.log.read_text(errors="replace")
-            if rc == 0:
-                record = json.loads(text[text.index("{") :])
-                from orchestrator.build.cache import artifacts_root
-
-                kernel = artifacts_root() / record["key"]
-                return [boot_task(j, kernel) for j in members]
-            tail = "\n".join(text.strip().splitlines()[-12:]) or f"kto build exited {rc}"
-            status = Status.MISS if rc in (4, 5) else Status.ERROR
+        def built(
+            task: Task, rc: int, members: list[MatrixJob] = members, folder: Path = build_dir
+        ) -> list[Task]:
+            outcome = BuildOutcome.load(folder)
+            if outcome is None:  # the build process died before it could say why
+                err = InfraError(
+                    f"the build task exited {rc} without an outcome", hint=f"its log: {task.log}"
+                )
+                outcome = BuildOutcome(Status.ERROR, error=err.to_dict())
+            if outcome.status is Status.PASS and outcome.kernel_dir:
+                return [boot_task(j, Path(outcome.kernel_dir)) for j in members]
             for j in members:
                 (run_dir / j.folder).mkdir(parents=True, exist_ok=True)
+                failure = outcome.failure()
                 record_stopped(
-                    j.plan, run_dir / j.folder, status, _Failed(tail, rc), "build", j.extra
+                    j.plan, run_dir / j.folder, outcome.status, failure, "build", j.extra
                 )
             return []
 
         name = f"build {first.plan.tree} {first.spec.patches or ''} {first.spec.arch}".split()
+        spec_file = state / f"{build_dir.name}.spec.json"
+        atomic.write_json(spec_file, first.spec.to_dict())
+        # The same `kto job` as every job, told to stop after the kernel: one build path, one
+        # policy (sandbox, cache, MISS/ERROR) for every driver.
+        argv = kto_argv("job", str(spec_file), str(build_dir), "--build-only", "--die-with-parent")
         pool.add(
             Task(
                 "build-" + "-".join(key)[:80],
-                _build_argv(first),
+                argv,
                 1,
                 2048,
-                state / f"build-{len(pool.queue)}.log",
+                state / f"{build_dir.name}.log",
                 " ".join(name),
                 build=True,
                 on_done=built,
