@@ -259,3 +259,52 @@ def test_parallel_probes_go_through_the_matrix_executor(
     spent = json.loads((run_dir / "run.json").read_text())["bisect_cost"]
     # a batch is one step: fewer rounds than runs
     assert spent["steps"] == spent["runs"] - sum(len(b) - 1 for b in batches), spent
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_an_infrastructure_error_is_retried_once_on_every_path(
+    parallel: int, tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One probe path or several at once through the matrix's executor: an ERROR (QEMU
+    died: nothing said about the kernel) votes neither way and the commit runs again."""
+    from orchestrator.matrix import driver as matrix_driver
+
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 12)
+    calls: list[str] = []
+    _fake_jobs(monkeypatch, commits, culprit=6, calls=calls)
+    judged = driver.run_job
+    broke: list[str] = []
+
+    def first_probe_of_a_middle_commit_errors(spec: JobSpec, job_dir: Path, **kw) -> JobResult:
+        i = commits.index(spec.ref)
+        if 0 < i < len(commits) - 1 and not broke:
+            broke.append(spec.ref)
+            job_dir.mkdir(parents=True, exist_ok=True)
+            v = Verdict(Status.ERROR, "boot failed: QEMU died")
+            rec = {"arch": spec.arch, "test": spec.test, "status": "ERROR", "verdict": v.to_dict()}
+            (job_dir / "job.json").write_text(json.dumps(rec))
+            return JobResult(spec, v, job_dir, rec)
+        return judged(spec, job_dir, **kw)
+
+    monkeypatch.setattr(driver, "run_job", first_probe_of_a_middle_commit_errors)
+
+    def execute(run_dir, jobs, budget, scheduler):  # type: ignore[no-untyped-def]
+        for j in jobs:
+            driver.run_job(j.spec, run_dir / j.folder)
+
+    monkeypatch.setattr(matrix_driver, "execute", execute)
+    base = JobSpec(arch="x86_64", tree=str(tiny_repo), test="hotplug")
+    run_dir, state = driver.start(
+        str(tiny_repo), commits[0], commits[-1], base, driver.Target(), 0.95, 40,
+        parallel=parallel,
+    )  # fmt: skip
+    assert driver.run_bisect(run_dir, state) == 0
+    every = driver.State.load(run_dir).runs
+    first = next(n for n, r in enumerate(every) if r["commit"] == broke[0])
+    assert every[first]["outcome"] == {"bad": False, "unrelated": True, "skip": False}
+    # Retried in the same round, before the search moves on: the round's other probes
+    # are judged, then the retry, in a folder of its own.
+    retry = next(r for r in every[first + 1 :] if r["commit"] == broke[0])
+    assert not retry["outcome"]["unrelated"] and retry["folder"].endswith("-r1"), every
+    assert every.index(retry) <= first + parallel, every
