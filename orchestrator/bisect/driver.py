@@ -21,10 +21,10 @@ from typing import Any
 from orchestrator import atomic, progress
 from orchestrator.bisect.search import Evidence, Outcome, Search, runs_to_clear
 from orchestrator.build.git import Git
-from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, UserError
+from orchestrator.errors import UserError
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import JobResult, load_result, run_job
-from orchestrator.records import runrecord
+from orchestrator.records import exits, runrecord
 from orchestrator.records.spec import JobSpec
 from orchestrator.records.verdict import Status, Verdict
 from orchestrator.results.reports import finish_run
@@ -408,7 +408,7 @@ def run_bisect(run_dir: Path, state: State) -> int:
     if k is None:
         print(f"no culprit: {note}")
         runrecord.update(run_dir, bisect={"culprit": None, "reason": note})
-        return EXIT_INFRA
+        return exits.of_bisect(found=False, doubts=False)
     info = _commit_info(git, state.commits[k])
     conf = b.search.best()[1]
     flags = suspicions(info, run_dir, state)
@@ -440,7 +440,7 @@ def run_bisect(run_dir: Path, state: State) -> int:
         if "NOT confirmed" in verified:
             note = note or verified
     print(f"  git bisect log: git -C {tree.worktree} bisect log")
-    return EXIT_FAIL if note else EXIT_OK  # 1: a culprit below the confidence asked for
+    return exits.of_bisect(found=True, doubts=bool(note))
 
 
 def start(

@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from orchestrator.errors import EXIT_FAIL, EXIT_OK
-from orchestrator.records import waivers
+from orchestrator.records import exits, waivers
 from orchestrator.records.model import load_run, resolve_run
 from orchestrator.results.compare import compare, summary_lines
 
@@ -35,4 +34,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print("\n".join(summary_lines(result)))
-    return EXIT_FAIL if result.regressions else EXIT_OK
+    return exits.of_findings(bool(result.regressions))

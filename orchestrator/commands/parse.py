@@ -10,7 +10,8 @@ import json
 import re
 import sys
 
-from orchestrator.errors import EXIT_FAIL, EXIT_OK, UserError
+from orchestrator.errors import UserError
+from orchestrator.records import exits
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for path, findings in results:
             _print_text(path, findings, args.with_report)
-    return EXIT_FAIL if any(fs for _, fs in results) else EXIT_OK
+    return exits.of_findings(any(fs for _, fs in results))
 
 
 def _print_text(path: str, findings: list, with_report: bool) -> None:

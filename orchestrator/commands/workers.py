@@ -22,7 +22,8 @@ import socket
 import sys
 from pathlib import Path
 
-from orchestrator.errors import EXIT_INFRA, EXIT_OK, InfraError, MissingDependency, UserError
+from orchestrator.errors import EXIT_OK, InfraError, MissingDependency, UserError
+from orchestrator.records import exits
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -162,4 +163,4 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(f"{host}: dask worker started (pid {pid}) for {args.scheduler}")
-    return EXIT_INFRA if failed else EXIT_OK
+    return exits.of_hosts(failed)

@@ -23,6 +23,7 @@ from orchestrator.errors import BuildError, KtoError, PatchApplyError
 from orchestrator.job.boot_stage import base_record, boot
 from orchestrator.job.decode_stage import decode_findings
 from orchestrator.job.plan import JobPlan, Kernel, plan_job
+from orchestrator.records import exits
 from orchestrator.records.build_outcome import BuildOutcome
 from orchestrator.records.layout import JOB_RECORD
 from orchestrator.records.outcome import ConsoleOutcome
@@ -45,13 +46,9 @@ class JobResult:
 
     @property
     def exit_code(self) -> int:
-        if self.error is not None:
-            return self.error.exit_code
-        # `kto boot -- CMD` passes the command's status through when the kernel was fine.
-        v, o = self.verdict, self.outcome
-        if v.status is Status.FAIL and not v.findings and o.test_rc:
-            return o.test_rc
-        return v.status.exit_code
+        error = self.error.exit_code if self.error is not None else None
+        v = self.verdict
+        return exits.of_job(v.status, error, self.outcome.test_rc, len(v.findings or []))
 
 
 def build_request(plan: JobPlan, jobs: int | None = None) -> BuildRequest:

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic, progress
-from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK, InfraError, UserError
+from orchestrator.errors import InfraError, UserError
 from orchestrator.job.plan import JobPlan, plan_job
 from orchestrator.job.runner import record_stopped, skipped
 from orchestrator.locks import file_lock
 from orchestrator.matrix.history import Classified, classify
 from orchestrator.matrix.pool import Budget, Pool, Task, kto_argv
 from orchestrator.matrix.spec import Cell, Matrix, describe
-from orchestrator.records import runrecord
+from orchestrator.records import exits, runrecord
 from orchestrator.records.build_outcome import BUILD_OUTCOME, BuildOutcome
 from orchestrator.records.layout import JOB_RECORD
 from orchestrator.records.model import load_job
@@ -53,13 +53,9 @@ class MatrixResult:
 
     @property
     def exit_code(self) -> int:
-        if self.interrupted:
-            return EXIT_INFRA
-        if self.classified and self.classified.new:
-            return EXIT_FAIL
-        if self.counts.get("ERROR") or self.counts.get("MISS"):
-            return EXIT_INFRA
-        return EXIT_OK
+        new = len(self.classified.new) if self.classified else 0
+        statuses = [Status(s) for s, n in self.counts.items() if n]
+        return exits.of_night(self.interrupted, new, statuses)
 
 
 def label(m: Matrix) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator import atomic
 from orchestrator.errors import KtoError
+from orchestrator.records import exits
 from orchestrator.records.verdict import Status
 
 BUILD_OUTCOME = "build-outcome.json"
@@ -29,7 +30,8 @@ class BuildOutcome:
 
     @property
     def exit_code(self) -> int:
-        return int(self.error.get("exit_code", 0)) if self.error else 0
+        error = int(self.error.get("exit_code") or 3) if self.error else None
+        return exits.of_job(self.status, error)
 
     def failure(self) -> KtoError:
         return KtoError.from_dict(self.error)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from orchestrator.errors import EXIT_FAIL, EXIT_INFRA, EXIT_OK
 from orchestrator.records.outcome import ConsoleOutcome
 
 
@@ -24,11 +23,9 @@ class Status(StrEnum):
 
     @property
     def exit_code(self) -> int:
-        if self in (Status.PASS, Status.SKIP):
-            return EXIT_OK
-        if self is Status.FAIL:
-            return EXIT_FAIL
-        return EXIT_INFRA
+        from orchestrator.records.exits import of_status  # the one place exit codes live
+
+        return of_status(self)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic
-from orchestrator.records import layout, runrecord
+from orchestrator.records import exits, layout, runrecord
 from orchestrator.records import waivers as waivers_mod
 from orchestrator.records.model import Run, load_run, previous_run
 from orchestrator.results import html as report_html
@@ -136,4 +136,4 @@ def effective_exit(result: Any, report: Report) -> int:
     job = next((j for j in report.run.jobs if j.path == Path(result.dir)), None)
     if job is None or str(job.status) == job.raw_status:
         return int(result.exit_code)
-    return job.status.exit_code
+    return exits.of_status(job.status)
