@@ -304,11 +304,10 @@ def suspicions(info: dict[str, Any], run_dir: Path, state: State) -> list[str]:
 
 
 def _job_record(job_dir: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads((job_dir / "job.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
+    """A probe's job.json, read the way every driver reads one (records.model)."""
+    from orchestrator.records.model import load_job
+
+    return load_job(job_dir).record
 
 
 def _image_sha(image: Path) -> str:
