@@ -2,7 +2,7 @@
 evicted beyond a disk cap, so switching between configs (default and a matrix cell's
 fragments, a bisect going back and forth) never rebuilds the world.
 
-    <cache>/builds/work/<tree>/<arch>/
+    <cache>/builds/[untrusted/]work/<tree>/<arch>/   (untrusted/: sandboxed builds' own)
       patches/                 the series as `git am` files
       kconfig/                 scratch dir of the config step (kconfig host tools stay built)
       configs/<cfg>/build/     the build dir for the final config whose hash is <cfg>
@@ -24,11 +24,13 @@ import contextlib
 import hashlib
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 from orchestrator import progress
 from orchestrator.build.cache import artifacts_root
+from orchestrator.build.trust import UNTRUSTED
 
 BUILDING_MARK = ".kto-building"
 DEFAULT_CAP_GB = 30.0
@@ -39,18 +41,53 @@ def config_hash(config_text: str) -> str:
     return hashlib.sha256(config_text.encode()).hexdigest()[:12]
 
 
-def build_dir_for(work: Path, config_text: str) -> Path:
+def build_dir_for(work: Path, config_text: str, seed: Path | None = None) -> Path:
     """The build dir of this final config, with its .config in place (mtime kept when the
-    content is unchanged: a rewritten .config makes kbuild re-run syncconfig)."""
+    content is unchanged: a rewritten .config makes kbuild re-run syncconfig).
+
+    `seed`: another domain's work dir (the trusted one, for a sandboxed build) whose build
+    dir of this config, if any, starts this one as a copy: the first untrusted build of a
+    tree is then incremental too. Never the other way round (build/trust.py)."""
     entry = work / "configs" / config_hash(config_text)
     build_dir = entry / "build"
     discard_if_interrupted(build_dir)
+    if seed is not None and not build_dir.exists():
+        _seed(seed / "configs" / config_hash(config_text) / "build", build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     (entry / "used").write_text(f"{time.time():.0f}\n")
     config = build_dir / ".config"
-    if not config.is_file() or config.read_text() != config_text:
-        config.write_text(config_text)
+    if config.is_symlink() or not config.is_file() or config.read_text() != config_text:
+        write_new(config, config_text)
     return build_dir
+
+
+def write_new(path: Path, text: str) -> None:
+    """Write a file kto owns into a dir a sandboxed build may have written: never through a
+    link or into a file someone else left there (the old entry is removed first)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _seed(src: Path, build_dir: Path) -> None:
+    if not src.is_dir() or (src / BUILDING_MARK).exists():
+        return
+    partial = build_dir.with_name(build_dir.name + ".seeding")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with progress.phase(f"seed the sandbox's build dir from {src} (once per config)"):
+        res = subprocess.run(
+            ["cp", "-a", "--reflink=auto", str(src), str(partial)], capture_output=True
+        )
+    if res.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        return
+    partial.rename(build_dir)
 
 
 def discard_if_interrupted(build_dir: Path) -> None:
@@ -108,9 +145,10 @@ def evict(tree_work: Path, keep: Path, cap: int | None = None) -> list[Path]:
     the caller holds; never `keep`) until all build dirs together are under the cap."""
     cap = _cap_bytes() if cap is None else cap
     others = 0
-    for used in (artifacts_root() / "work").glob("*/*/configs/*/used"):
-        if not used.is_relative_to(tree_work):
-            others += _size(used.parent)
+    for root in (artifacts_root(), artifacts_root() / UNTRUSTED):
+        for used in (root / "work").glob("*/*/configs/*/used"):
+            if not used.is_relative_to(tree_work):
+                others += _size(used.parent)
     entries = []
     for used in tree_work.glob("*/configs/*/used"):
         try:

@@ -5,6 +5,10 @@ toolchain version, image target); requests/<rkey> maps the inputs known *before*
 configuring (commit, series, profile, fragment contents, toolchain) to a key, so a repeated
 request is a hit that neither applies a series nor runs the config step. work/<tree>/<arch>/
 is the reused out-of-tree build directory, for incremental builds.
+
+Builds that ran in the sandbox (build/trust.py: the untrusted domain) have their own work
+dirs and compiler cache under untrusted/, and their own keys: a trusted request never finds
+an artifact, a config or a build dir an untrusted build made.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 from orchestrator import atomic, progress
 from orchestrator.build import kconfig
 from orchestrator.build.record import BuildResult, load_record
+from orchestrator.build.trust import TRUSTED, UNTRUSTED
 from orchestrator.config.arch import ArchProfile
 from orchestrator.paths import cache_dir
 
@@ -35,16 +40,36 @@ def _slug(text: str) -> str:
     return f"{keep[-24:]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
-def work_dir(tree_name: str, arch: str) -> Path:
-    """Reused per (tree, arch): out-of-tree build dir + patch staging, for incremental builds."""
-    return artifacts_root() / "work" / _slug(tree_name) / arch
+def domain_root(domain: str = TRUSTED) -> Path:
+    """Where a trust domain's reused state lives (work dirs, the untrusted compiler cache)."""
+    return artifacts_root() if domain == TRUSTED else artifacts_root() / UNTRUSTED
+
+
+def work_dir(tree_name: str, arch: str, domain: str = TRUSTED) -> Path:
+    """Reused per (tree, arch, trust domain): out-of-tree build dirs + patch staging."""
+    return domain_root(domain) / "work" / _slug(tree_name) / arch
+
+
+def untrusted_ccache() -> Path:
+    """The compiler cache of sandboxed builds (trusted builds use tuxmake's ~/.ccache)."""
+    return domain_root(UNTRUSTED) / "ccache"
+
+
+def _domain(domain: str) -> list[str]:
+    # Trusted keys are what they always were (no cache is invalidated by the domains).
+    return [] if domain == TRUSTED else [domain]
 
 
 def cache_key(
-    tree_commit: str, series_hash: str, config_text: str, toolchain: str, image_target: str
+    tree_commit: str,
+    series_hash: str,
+    config_text: str,
+    toolchain: str,
+    image_target: str,
+    domain: str = TRUSTED,
 ) -> str:
     h = hashlib.sha256()
-    for part in (tree_commit, series_hash, config_text, toolchain, image_target):
+    for part in (tree_commit, series_hash, config_text, toolchain, image_target, *_domain(domain)):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]
@@ -56,6 +81,7 @@ def request_key(
     profile: ArchProfile,
     fragments: list[kconfig.Fragment],
     toolchain: str,
+    domain: str = TRUSTED,
 ) -> str:
     """The inputs of a build before configuring: they determine the final config, so an
     index from this key to the cache key lets a repeated request skip apply + config."""
@@ -67,6 +93,7 @@ def request_key(
         profile.build.kernel_image,
         toolchain,
         *(f.sha256() for f in fragments),
+        *_domain(domain),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
@@ -110,7 +137,11 @@ def cached(
 
 
 def config_key(
-    base_commit: str, profile: ArchProfile, fragments: list[kconfig.Fragment], toolchain: str
+    base_commit: str,
+    profile: ArchProfile,
+    fragments: list[kconfig.Fragment],
+    toolchain: str,
+    domain: str = TRUSTED,
 ) -> str:
     """What a final .config depends on when a series changes no Kconfig input."""
     parts = [
@@ -120,6 +151,7 @@ def config_key(
         profile.build.tuxmake_arch,
         toolchain,
         *(f.sha256() for f in fragments),
+        *_domain(domain),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 

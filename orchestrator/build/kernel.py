@@ -5,11 +5,14 @@ an identical request is a cache hit that compiles nothing. Builds run with tuxma
 API (runtime null, ccache wrapper) in a reused out-of-tree build dir per (tree, arch, final
 config) with a stable environment, so a change rebuilds only what it touched, and a config
 step that is skipped when its inputs are known. The tree lock covers apply + build: two kto
-processes using the same tree take turns.
+processes using the same tree take turns. Whether a build runs in the sandbox, and which
+cache domain it reads and writes, is build/trust.py's decision (`_resolve_inputs`), for
+every driver alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,7 +25,13 @@ from typing import Any
 
 from orchestrator import __version__, progress
 from orchestrator.build import kconfig
-from orchestrator.build.builddirs import BUILDING_MARK, build_dir_for, evict, prune_kept_vmlinux
+from orchestrator.build.builddirs import (
+    BUILDING_MARK,
+    build_dir_for,
+    evict,
+    prune_kept_vmlinux,
+    write_new,
+)
 from orchestrator.build.cache import (
     artifacts_root,
     cache_key,
@@ -31,6 +40,7 @@ from orchestrator.build.cache import (
     read_config,
     read_index,
     request_key,
+    untrusted_ccache,
     work_dir,
     write_config,
     write_index,
@@ -39,7 +49,16 @@ from orchestrator.build.estimate import BuildProgress
 from orchestrator.build.patches import Series, apply_series, load_series
 from orchestrator.build.record import BuildResult, write_record
 from orchestrator.build.trees import Tree, resolve_tree, tree_lock
-from orchestrator.build.tuxmake_run import Step, errors_excerpt, run_tuxmake, tuxmake_build
+from orchestrator.build.trust import TRUSTED, Trust, decide, require_sandbox
+from orchestrator.build.tuxmake_run import (
+    Sandbox,
+    Step,
+    copy_beneath,
+    errors_excerpt,
+    open_beneath,
+    run_tuxmake,
+    tuxmake_build,
+)
 from orchestrator.config.arch import ArchProfile, load_profile
 from orchestrator.errors import BuildError
 from orchestrator.proc import require_tool, tool_version
@@ -55,7 +74,9 @@ class BuildRequest:
     patches: str | None = None
     fragments: list[str] = field(default_factory=list)  # on top of the profile's own
     jobs: int | None = None
-    sandbox: bool | None = None  # None: for a series from a mail or an mbox
+    sandbox: bool | None = None  # None: build/trust.py decides
+    trusted_tree: bool = False  # --trusted: the user declares a --tree PATH trusted
+    i_trust_this_series: bool = False  # lets --no-sandbox build a series from a mail
 
     def command_line(self) -> str:
         argv = ["kto", "build", "--tree", self.tree, "--arch", self.arch]
@@ -65,8 +86,12 @@ class BuildRequest:
             argv += ["--patches", self.patches]
         for f in self.fragments:
             argv += ["--config", f]
+        if self.trusted_tree:
+            argv += ["--trusted"]
         if self.sandbox is not None:
             argv += ["--sandbox" if self.sandbox else "--no-sandbox"]
+        if self.i_trust_this_series:
+            argv += ["--i-trust-this-series"]
         return shlex.join(argv)
 
 
@@ -146,7 +171,12 @@ class _Inputs:
     series: Series
     timings: dict[str, float]
     t0: float
-    sandbox: bool = False
+    trust: Trust
+    sandbox: Sandbox | None = None  # the sandbox of an untrusted build
+
+    @property
+    def domain(self) -> str:
+        return self.trust.domain
 
     @property
     def timestamp(self) -> str:
@@ -172,13 +202,24 @@ def _resolve_inputs(req: BuildRequest) -> _Inputs:
             f"series {series.hash}: {len(series.patches)} patch(es): "
             + "; ".join(f"{p.nm} {p.subject}" for p in series.patches[:5])
         )
-    # A series from a mail is someone else's code run on this host (Makefiles, scripts,
-    # host tools): built in the sandbox unless the user says otherwise.
-    sandbox = req.sandbox if req.sandbox is not None else series.kind == "mbox"
-    if sandbox:
-        require_tool("bwrap", "bubblewrap")
-        progress.say("building in a sandbox (bubblewrap: no network, writes only to the build)")
-    return _Inputs(req, profile, fragments, toolchain, tree, series, timings, t0, sandbox)
+    # Code nobody declared trusted is someone else's code run on this host (Makefiles,
+    # scripts, host tools): the one policy decides, for every driver.
+    trust = decide(
+        tree.name,
+        tree.trusted or req.trusted_tree,
+        series.kind,
+        req.sandbox,
+        req.i_trust_this_series,
+    )
+    box = None
+    if trust.sandbox:
+        require_sandbox()  # exit 6 naming what is missing: never a silent unsandboxed build
+        git_dir = tree.repo / ".git"
+        box = Sandbox(untrusted_ccache(), read_only=(git_dir,) if git_dir.exists() else ())
+        progress.say(f"building in the sandbox ({trust.reason})")
+    elif trust.reason.startswith("--no-sandbox,"):
+        progress.say(f"NOT sandboxed: {trust.reason}")
+    return _Inputs(req, profile, fragments, toolchain, tree, series, timings, t0, trust, box)
 
 
 KCONFIG_INPUTS = ("Kconfig", "scripts/kconfig/", "configs/")  # what can change a .config
@@ -202,9 +243,12 @@ def _configure(i: _Inputs, work: Path, staging: Path, head: str) -> str:
     the same inputs on the same base commit configured before and the series changes no
     Kconfig input (a one-line fix rebuilds at the speed of make, not of make + config).
     """
-    ckey = config_key(i.tree.base_commit, i.profile, i.fragments, i.toolchain)
+    ckey = config_key(i.tree.base_commit, i.profile, i.fragments, i.toolchain, i.domain)
+    trusted_ckey = config_key(i.tree.base_commit, i.profile, i.fragments, i.toolchain)
     reusable = not touches_kconfig(i.tree, head)
-    if reusable and (known := read_config(ckey)) is not None:
+    # A trusted build's config serves an untrusted one too, never the other way round.
+    known = (read_config(trusted_ckey) or read_config(ckey)) if reusable else None
+    if known is not None:
         progress.say("config: the same as an earlier build of these inputs (step skipped)")
         i.timings["config"] = 0.0
         return known
@@ -226,12 +270,16 @@ def _configure(i: _Inputs, work: Path, staging: Path, head: str) -> str:
     )
     run_tuxmake(cfg, log, "config", i.timings, "config")
     config_file = scratch / ".config"
-    if cfg.failed or not config_file.exists():
+    try:  # not through a link the sandboxed step may have left in its place
+        with os.fdopen(open_beneath(scratch, ".config"), errors="replace") as fh:
+            config_text = None if cfg.failed else fh.read()
+    except OSError:
+        config_text = None
+    if config_text is None:
         raise BuildError(
             f"config step failed for {i.profile.name}:\n{errors_excerpt(log)}",
             hint=f"full log: {log}",
         )
-    config_text = config_file.read_text()
     kconfig.verify(i.fragments, config_text, config_file)
     if reusable:
         write_config(ckey, config_text)
@@ -241,7 +289,7 @@ def _configure(i: _Inputs, work: Path, staging: Path, head: str) -> str:
 def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> dict[str, Any]:
     """make the kernel image into `out`; tuxmake's metadata. A failure keeps its log."""
     # Removed only when make has finished (pass or fail), never on a kill or an interrupt.
-    (build_dir / BUILDING_MARK).write_text(f"{os.getpid()}\n")
+    write_new(build_dir / BUILDING_MARK, f"{os.getpid()}\n")
     kbuild = Step(
         tuxmake_build(
             i.tree,
@@ -263,9 +311,9 @@ def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> di
     (build_dir / BUILDING_MARK).unlink(missing_ok=True)
     meta_file = out / "metadata.json"
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    built_image = build_dir / i.profile.build.image_path
-    if not kbuild.failed and built_image.is_file():
-        shutil.copyfile(built_image, out / i.profile.build.kernel_image)
+    if not kbuild.failed:
+        with contextlib.suppress(OSError):  # a regular file, reached through no link
+            copy_beneath(build_dir, i.profile.build.image_path, out / i.profile.build.kernel_image)
     if kbuild.failed or not (out / i.profile.build.kernel_image).exists():
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{i.profile.name}-{key[:8]}"
         failed_dir = artifacts_root() / "failed" / stamp
@@ -280,18 +328,24 @@ def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> di
     return meta
 
 
-def keep_vmlinux(build_dir: Path, out: Path) -> Path | None:
+def keep_vmlinux(build_dir: Path, out: Path, untrusted: bool = False) -> Path | None:
     """The build dir is reused by the next build of this config (another series, a bisect
     step), which relinks its vmlinux: each cached kernel keeps its own. A hard link costs
     no disk (ld writes a new file rather than rewriting the old one in place); a copy is
     the fallback across file systems."""
     src, dst = build_dir / "vmlinux", out / "vmlinux"
-    if not src.is_file():
+    if src.is_symlink() or not src.is_file():
         return None
     try:
-        os.link(src, dst)
+        os.link(src, dst, follow_symlinks=False)
     except OSError:
-        shutil.copy2(src, dst)
+        copy_beneath(build_dir, "vmlinux", dst)
+    if untrusted:
+        # The link is also the untrusted build dir's vmlinux: kto's now, and read-only, so
+        # the next sandboxed build can replace it there but never rewrite the cached one.
+        if os.geteuid() == 0:
+            os.lchown(dst, 0, 0)
+        os.chmod(dst, 0o444)
     return dst
 
 
@@ -317,7 +371,7 @@ def debug_facts(
 def _record(
     i: _Inputs, key: str, head: str, meta: dict[str, Any], out: Path, build_dir: Path
 ) -> dict[str, Any]:
-    vmlinux = keep_vmlinux(build_dir, out)
+    vmlinux = keep_vmlinux(build_dir, out, untrusted=i.sandbox is not None)
     image = out / i.profile.build.kernel_image
     results = meta.get("results", {})
     tree, profile = i.tree, i.profile
@@ -328,7 +382,8 @@ def _record(
         "cache_hit": False,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "reproducer": i.req.command_line(),
-        "sandbox": i.sandbox,
+        "sandbox": i.trust.sandbox,
+        "trust": i.trust.to_record(),
         "tuxmake_reproducer": meta.get("build", {}).get("reproducer_cmdline"),
         "inputs": {
             "tree": tree.name,
@@ -365,14 +420,25 @@ def _record(
     }
 
 
+def _domains(i: _Inputs) -> list[str]:
+    """The domains whose artifacts may serve this build: the trusted one always (kto built
+    it from trusted code), its own if that is another."""
+    return list(dict.fromkeys([TRUSTED, i.domain]))
+
+
 def build(req: BuildRequest) -> BuildResult:
     i = _resolve_inputs(req)
     root = artifacts_root()
-    rkey = request_key(i.tree.base_commit, i.series.hash, i.profile, i.fragments, i.toolchain)
+    rkeys = [
+        request_key(i.tree.base_commit, i.series.hash, i.profile, i.fragments, i.toolchain, d)
+        for d in _domains(i)
+    ]
+    rkey = rkeys[-1]
     why = "same inputs as an earlier build"
-    if hit := cached(root, read_index(root, rkey), i.timings, i.t0, why, req):
-        return hit
-    work = work_dir(i.tree.name, i.profile.name)
+    for k in rkeys:
+        if hit := cached(root, read_index(root, k), i.timings, i.t0, why, req):
+            return hit
+    work = work_dir(i.tree.name, i.profile.name, i.domain)
     with tree_lock(i.tree):
         with progress.phase("apply series", i.timings, key="apply"):
             head = apply_series(i.tree, i.series, work / "patches")
@@ -380,15 +446,21 @@ def build(req: BuildRequest) -> BuildResult:
         try:
             config_text = _configure(i, work, staging, head)
             image_target = i.profile.build.kernel_image
-            key = cache_key(
-                i.tree.base_commit, i.series.hash, config_text, i.toolchain, image_target
-            )
+            keys = [
+                cache_key(
+                    i.tree.base_commit, i.series.hash, config_text, i.toolchain, image_target, d
+                )
+                for d in _domains(i)
+            ]
+            key = keys[-1]
             why = "same final config as an earlier build"
-            if hit := cached(root, key, i.timings, i.t0, why, req):
-                write_index(root, rkey, key)
-                return hit
+            for k in keys:
+                if hit := cached(root, k, i.timings, i.t0, why, req):
+                    write_index(root, rkey, k)
+                    return hit
             out = staging / "out"
-            build_dir = build_dir_for(work, config_text)
+            seed = work_dir(i.tree.name, i.profile.name) if i.sandbox else None
+            build_dir = build_dir_for(work, config_text, seed)
             evict(work.parent, keep=build_dir)
             meta = _compile(i, build_dir, out, work, key)
             record = _record(i, key, head, meta, out, build_dir)

@@ -31,6 +31,7 @@ class TreeSpec:
     package: str | None = None
     path: Path | None = None
     description: str = ""
+    trusted: bool = True  # named trees are the user's own unless `trusted: false`
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Tree:
     base_commit: str
     ref: str
     describe: str
+    trusted: bool = False  # declared trusted (kernels/trees.yaml): build/trust.py decides
 
     @property
     def git(self) -> Git:
@@ -68,6 +70,9 @@ def load_tree_specs(path: Path | None = None) -> tuple[dict[str, TreeSpec], str]
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: expected a mapping")
         kind = entry.get("kind")
+        trusted = entry.get("trusted", True)
+        if not isinstance(trusted, bool):
+            raise ConfigError(f"{where}.trusted: expected true or false")
         if kind == "tarball":
             for key in ("tarball", "package"):
                 if not entry.get(key):
@@ -78,6 +83,7 @@ def load_tree_specs(path: Path | None = None) -> tuple[dict[str, TreeSpec], str]
                 tarball=Path(entry["tarball"]),
                 package=entry["package"],
                 description=entry.get("description", ""),
+                trusted=trusted,
             )
         elif kind == "git":
             if not entry.get("path"):
@@ -87,6 +93,7 @@ def load_tree_specs(path: Path | None = None) -> tuple[dict[str, TreeSpec], str]
                 kind,
                 path=(path.parent / entry["path"]).resolve(),
                 description=entry.get("description", ""),
+                trusted=trusted,
             )
         else:
             raise ConfigError(f"{where}: unknown kind {kind!r} (expected tarball or git)")
@@ -175,7 +182,8 @@ def resolve_tree(name_or_path: str, ref: str | None = None) -> Tree:
                 f"unknown tree {name_or_path!r}: not a named tree and not a path",
                 hint=f"use one of: {known}; or a path to a local git repository",
             )
-        spec = TreeSpec(str(path), "git", path=path.resolve())
+        # A path nobody named in kernels/trees.yaml: trusted only with --trusted.
+        spec = TreeSpec(str(path), "git", path=path.resolve(), trusted=False)
     repo = prepare_tarball_tree(spec) if spec.kind == "tarball" else spec.path
     assert repo is not None
     git = Git(repo)
@@ -193,7 +201,7 @@ def resolve_tree(name_or_path: str, ref: str | None = None) -> Tree:
     commit = res.stdout.strip()
     describe = git("describe", "--tags", "--always", commit, check=False).stdout.strip()
     worktree = repo if spec.kind == "tarball" else _kto_worktree(repo, commit)
-    return Tree(spec.name, repo, worktree, commit, ref, describe or commit[:12])
+    return Tree(spec.name, repo, worktree, commit, ref, describe or commit[:12], spec.trusted)
 
 
 def _kto_worktree(repo: Path, commit: str) -> Path:

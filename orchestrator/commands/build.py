@@ -19,22 +19,23 @@ def request_from_args(args: argparse.Namespace) -> BuildRequest:
         fragments=list(args.fragments),
         jobs=args.jobs,
         sandbox=args.sandbox,
+        trusted_tree=args.trusted_tree,
+        i_trust_this_series=args.i_trust_this_series,
     )
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "build",
-        help="build a kernel (cached by content)",
-        description="Build a kernel with tuxmake: tree + patch series + Kconfig "
-        "fragments, cached by (commit, series, final config, toolchain).",
-    )
+DESCRIPTION = (
+    "Build a kernel with tuxmake: tree + patch series + Kconfig "
+    "fragments, cached by (commit, series, final config, toolchain)."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_build_options(p)
     p.add_argument("--dry-run", action="store_true", help="show what would run, build nothing")
     p.add_argument("--json", action="store_true", help="print the build record as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--die-with-parent", action="store_true", help=argparse.SUPPRESS)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -52,12 +52,27 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
     )
     add_config_option(p)
     p.add_argument(
+        "--trusted",
+        dest="trusted_tree",
+        action="store_true",
+        help="declare the --tree PATH trusted: its own commits (and git ranges in it) build "
+        "without the sandbox (trees in kernels/trees.yaml are trusted already)",
+    )
+    p.add_argument(
         "--sandbox",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="build in a bubblewrap sandbox: no network, writes only to the tree, build dir "
-        "and compiler cache (default: on for a series from a mail or an mbox, and in the "
-        "matrix; --no-sandbox to build a trusted series without it)",
+        help="build in the sandbox: an unprivileged uid, no network, read-only host, own "
+        "build dirs and compiler cache, process/file/disk/time limits (default: for "
+        "everything that is not a commit of a trusted tree: an mbox, a patch directory, "
+        "a range in an untrusted tree; docs/security.md). --no-sandbox builds without it "
+        "and says so in build.json",
+    )
+    p.add_argument(
+        "--i-trust-this-series",
+        action="store_true",
+        help="with --no-sandbox: build a series from a mail without the sandbox (refused "
+        "otherwise)",
     )
     p.add_argument("-j", "--jobs", type=int, help="parallel make jobs (default: all cores)")
 
@@ -200,6 +215,8 @@ def job_spec(args: argparse.Namespace, kernel: Path | None = None) -> JobSpec:
         patches=getattr(args, "patches", None),
         fragments=tuple(dict.fromkeys(getattr(args, "fragments", None) or ())),
         sandbox=getattr(args, "sandbox", None),
+        trusted_tree=getattr(args, "trusted_tree", False),
+        i_trust_this_series=getattr(args, "i_trust_this_series", False),
         kernel=str(kernel) if kernel else None,
         test=args.test,
         command=shlex.join(args.guest_command) if args.guest_command else None,

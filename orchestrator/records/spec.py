@@ -37,6 +37,9 @@ class BootOptions:
     fetch: tuple[str, ...] = ()
 
 
+_LATER_FIELDS = ("trusted_tree", "i_trust_this_series")
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """One job as every driver states it: what to build, what to boot, what to run."""
@@ -46,7 +49,7 @@ class JobSpec:
     ref: str | None = None
     patches: str | None = None  # an mbox, a directory of patches, or a git range
     fragments: tuple[str, ...] = ()  # Kconfig fragments on top of the arch profile's
-    sandbox: bool | None = None  # build in bubblewrap; None: for a series from a mail
+    sandbox: bool | None = None  # build in the sandbox; None: build/trust.py decides
     kernel: str | None = None  # a prebuilt image or `kto build` dir: nothing is built
     test: str = DEFAULT_TEST
     command: str | None = None  # `kto boot -- CMD`: run CMD instead of a test
@@ -54,9 +57,16 @@ class JobSpec:
     test_args: tuple[tuple[str, str], ...] = ()  # run.sh key=value overrides
     boot: BootOptions = field(default_factory=BootOptions)
     repeat: int = 0
+    trusted_tree: bool = False  # --trusted: the user declares the --tree PATH trusted
+    i_trust_this_series: bool = False  # lets --no-sandbox build a series from a mail
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        # Fields added later are left out at their defaults: older specs keep their id.
+        for k in _LATER_FIELDS:
+            if not d[k]:
+                del d[k]
+        return d
 
     @property
     def id(self) -> str:
