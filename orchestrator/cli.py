@@ -12,13 +12,14 @@ import sys
 from orchestrator import __version__
 from orchestrator.errors import EXIT_INFRA, EXIT_USAGE, KtoError
 
-# Each module provides add_parser(subparsers) and run(args) -> int. Only the module of the
-# command being run is imported (`kto parse` is started once per log by scorers: keep it fast).
+# Each module provides add_arguments(parser) and run(args) -> int, and may set DESCRIPTION,
+# EPILOG and FORMATTER. Only the module of the command being run is imported (`kto parse` is
+# started once per log by scorers: keep it fast).
 COMMANDS = {
     "build": "build a kernel (cached by content)",
     "boot": "boot a kernel in QEMU, run a command or test, judge the console",
     "run": "build (cached) + boot + run a test (default: smoke)",
-    "parse": "find kernel problems in console logs",
+    "parse": "find kernel crashes, warnings, hangs and test failures in console logs",
     "report": "regenerate JUnit/KCIDB/HTML reports of a run",
     "compare": "regressions between two runs: new / fixed / still failing / flaky",
     "matrix": "run a matrix (trees x series x arches x configs x tests): nightly, resumable",
@@ -47,7 +48,15 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
             if exc.name == f"{__package__}.commands.{name}":
                 continue  # command not written yet
             raise
-        cmd = module.add_parser(sub)
+        # The one sub-parser shape: help from COMMANDS, the rest from the command's module.
+        cmd = sub.add_parser(
+            name,
+            help=COMMANDS[name],
+            description=getattr(module, "DESCRIPTION", None),
+            epilog=getattr(module, "EPILOG", None),
+            formatter_class=getattr(module, "FORMATTER", argparse.HelpFormatter),
+        )
+        module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
 

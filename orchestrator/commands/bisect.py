@@ -8,16 +8,15 @@ from orchestrator.bisect.driver import State, Target, run_bisect, start
 from orchestrator.commands.options import add_boot_options, add_config_option, job_spec
 from orchestrator.config.arch import known_arches
 
+DESCRIPTION = (
+    "Flake-aware bisection: every probe is a kto job at one commit; the "
+    "culprit is the commit holding --confidence of a posterior that models the "
+    "reproduction rate. Exit 0: culprit found; 1: a culprit below the confidence asked "
+    "for; 3: refused (bad does not reproduce, good shows the target) or interrupted."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "bisect",
-        help="find the commit between --good and --bad that introduced a finding",
-        description="Flake-aware bisection: every probe is a kto job at one commit; the "
-        "culprit is the commit holding --confidence of a posterior that models the "
-        "reproduction rate. Exit 0: culprit found; 1: a culprit below the confidence asked "
-        "for; 3: refused (bad does not reproduce, good shows the target) or interrupted.",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tree", help="named tree or git tree path (default: the default tree)")
     p.add_argument("--good", help="a commit without the finding")
     p.add_argument("--bad", help="a commit with it")
@@ -49,7 +48,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "sized by the model)",
     )
     add_boot_options(p, with_arch=False)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,16 +14,15 @@ from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import prepare_kernel, run_job
 from orchestrator.records.runrecord import new_run_dir
 
+DESCRIPTION = (
+    "Boot KERNEL (an image, or a `kto build` output dir; default: build the "
+    "default tree) in QEMU with kto's initramfs. `kto boot -- CMD ARGS` runs CMD in the "
+    "guest and exits with its status (1 if the kernel reported findings, 3 on "
+    "infrastructure errors)."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "boot",
-        help="boot a kernel in QEMU, run a command or test, judge the console",
-        description="Boot KERNEL (an image, or a `kto build` output dir; default: build the "
-        "default tree) in QEMU with kto's initramfs. `kto boot -- CMD ARGS` runs CMD in the "
-        "guest and exits with its status (1 if the kernel reported findings, 3 on "
-        "infrastructure errors).",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kernel", nargs="?", type=Path, help="kernel image or build directory")
     add_boot_options(p)
     p.add_argument(
@@ -31,7 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="interactive console (QEMU: Ctrl-A x quits, Ctrl-A c is the monitor)",
     )
-    return p
 
 
 def _shell(args: argparse.Namespace) -> int:

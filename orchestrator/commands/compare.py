@@ -10,19 +10,17 @@ from orchestrator.records import exits, waivers
 from orchestrator.records.model import load_run, resolve_run
 from orchestrator.results.compare import compare, summary_lines
 
+DESCRIPTION = (
+    "Compare two run directories per test (tree, config, arch, test) and per "
+    "finding title. Exit 1 when NEW has failures OLD did not have (waived ones aside)."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "compare",
-        help="regressions between two runs: new / fixed / still failing / flaky",
-        description="Compare two run directories per test (tree, config, arch, test) and per "
-        "finding title. Exit 1 when NEW has failures OLD did not have (waived ones aside).",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("old", help="earlier run: id, unique prefix, path")
     p.add_argument("new", nargs="?", default="latest", help="later run (default: latest)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("--waivers", type=Path, metavar="FILE", help="known findings file")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,13 +20,10 @@ from orchestrator.job.runner import build_kernel, run_job
 from orchestrator.orphan import die_with_parent
 from orchestrator.records.spec import JobSpec
 
+DESCRIPTION = __doc__.splitlines()[0] if __doc__ else None
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "job",
-        help="run one job from a JobSpec JSON file (what the matrix and bisect run)",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", type=Path, help="JobSpec as JSON (job.json's `job` field)")
     p.add_argument("job_dir", type=Path, help="the job's folder (created)")
     p.add_argument("--kernel", type=Path, help="a `kto build` dir already built for this job")
@@ -43,7 +40,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="stop (SIGTERM to this job's process group) when the starting process is gone",
     )
-    return p
 
 
 def _read(path: Path, what: str) -> dict[str, Any]:

@@ -9,16 +9,15 @@ from orchestrator.matrix.driver import build_key, plan_jobs, resume_dir, run_mat
 from orchestrator.matrix.pool import Budget
 from orchestrator.matrix.spec import load_matrix, resolve_matrix_path
 
+DESCRIPTION = (
+    "Expand configs/matrix/FILE (or a path) into jobs, build each distinct "
+    "kernel once, run every job within this host's CPU and memory budget, and judge the "
+    "run against earlier runs of the same matrix. Exit 0: no NEW failures; 1: NEW "
+    "failures; 3: infrastructure errors only, or interrupted (resume with --resume)."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "matrix",
-        help="run a matrix (trees x series x arches x configs x tests): nightly, resumable",
-        description="Expand configs/matrix/FILE (or a path) into jobs, build each distinct "
-        "kernel once, run every job within this host's CPU and memory budget, and judge the "
-        "run against earlier runs of the same matrix. Exit 0: no NEW failures; 1: NEW "
-        "failures; 3: infrastructure errors only, or interrupted (resume with --resume).",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("matrix", help="a matrix file, or a name in configs/matrix/ (e.g. quick)")
     p.add_argument("--dry-run", action="store_true", help="print cells and builds, run nothing")
     p.add_argument(
@@ -43,7 +42,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="with --scheduler: run locally if the scheduler cannot be reached",
     )
-    return p
 
 
 def _dry_run(args: argparse.Namespace) -> int:

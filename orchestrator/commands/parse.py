@@ -13,17 +13,19 @@ import sys
 from orchestrator.errors import UserError
 from orchestrator.records import exits
 
+DESCRIPTION = (
+    "Parse kernel console logs (raw serial output, dmesg, mail-quoted logs) "
+    "and print findings with syzkaller-compatible titles."
+)
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    cmd = subparsers.add_parser(
-        "parse",
-        help="find kernel crashes, warnings, hangs and test failures in console logs",
-        description="Parse kernel console logs (raw serial output, dmesg, mail-quoted logs) "
-        "and print findings with syzkaller-compatible titles.",
-        epilog="Exit codes: 0 nothing found, 1 findings, 2 bad input. JSON output is "
-        '{"findings": [...]} (one log) or {"logs": [{"log": PATH, "findings": [...]}]} '
-        "(several); the first finding's title is the log's title.",
-    )
+EPILOG = (
+    "Exit codes: 0 nothing found, 1 findings, 2 bad input. JSON output is "
+    '{"findings": [...]} (one log) or {"logs": [{"log": PATH, "findings": [...]}]} '
+    "(several); the first finding's title is the log's title."
+)
+
+
+def add_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("logs", nargs="+", metavar="LOG", help="console log file ('-' for stdin)")
     cmd.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     cmd.add_argument(
@@ -38,7 +40,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="text format: also print each finding's extracted report",
     )
-    return cmd
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,15 +12,14 @@ from orchestrator.records.model import Run, resolve_run
 from orchestrator.results.compare import summary_lines
 from orchestrator.results.reports import Report, write_reports
 
+DESCRIPTION = (
+    "Read results/<RUN>/ (also a half-written one: what is missing is "
+    "marked) and write junit.xml, kcidb.json, report.html and summary.json into it. "
+    "Regressions are computed against the previous run with the same label."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "report",
-        help="regenerate JUnit/KCIDB/HTML reports of a run",
-        description="Read results/<RUN>/ (also a half-written one: what is missing is "
-        "marked) and write junit.xml, kcidb.json, report.html and summary.json into it. "
-        "Regressions are computed against the previous run with the same label.",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "run", nargs="?", default="latest", help="run id, unique prefix, path or `latest` (default)"
     )
@@ -50,7 +49,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="with --mail: address each mail To: the patch's author (default: to you, from "
         "`git config user.email`)",
     )
-    return p
 
 
 def _git_config(key: str) -> str | None:

@@ -16,17 +16,15 @@ from orchestrator.job.runner import JobResult, run_job
 from orchestrator.records import runrecord
 from orchestrator.results.reports import effective_exit, finish_run, print_summary
 
+DESCRIPTION = (
+    "Build the tree for --arch (a cache hit when nothing "
+    "changed), boot it in QEMU and run a guest test; prints the verdict."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "run",
-        help="build (cached) + boot + run a test (default: smoke)",
-        description="Build the tree for --arch (a cache hit when nothing "
-        "changed), boot it in QEMU and run a guest test; prints the verdict.",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_build_options(p)
     add_boot_options(p, with_arch=False)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

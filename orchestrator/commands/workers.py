@@ -28,13 +28,12 @@ from orchestrator.records import exits
 REPO = Path(__file__).resolve().parents[2]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "workers",
-        help="start Dask workers for --scheduler (here, or on hosts over SSH)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+DESCRIPTION = __doc__
+
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     r = verbs.add_parser("run", help="run a dask worker here, with this host's resources")
     r.add_argument("scheduler", help="tcp://HOST:8786")
@@ -52,7 +51,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=Path,
         help="the hosts' keys (default ~/.ssh/known_hosts): an unknown key is refused",
     )
-    return p
 
 
 def resources() -> dict[str, int]:
