@@ -14,6 +14,11 @@ from orchestrator.config.arch import ArchProfile
 from orchestrator.errors import UserError
 from orchestrator.guest.protocol import STATUS_PORT
 
+# QEMU's own seccomp filter: no obsolete system calls, no setuid/setgid, no fork/exec, no
+# scheduler/affinity changes. A guest that takes over QEMU (a TCG or device model bug) is
+# left with QEMU's ordinary system calls, as an unprivileged uid (vm/session.py).
+SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
 
 @dataclass
 class BootSpec:
@@ -76,6 +81,8 @@ def build_argv(profile: ArchProfile, spec: BootSpec) -> list[str]:
         # Ctrl-A c reaches the monitor. -no-reboot turns a reboot/panic into an exit.
         "-nographic",
         "-no-reboot",
+        "-sandbox",
+        SANDBOX,
     ]
     if spec.status_path and q.status_serial:
         argv += [

@@ -44,6 +44,66 @@ COALESCE_S = 0.01
 BACKLOG = 1024
 
 
+QEMU_UID = 64322  # KTO_QEMU_UID: QEMU's own uid when kto is root (not the build sandbox's)
+_FD_BASE = 100  # where the job's files are in QEMU's fd table (/proc/self/fd/N in its argv)
+
+
+def qemu_uid() -> int | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        return int(os.environ.get("KTO_QEMU_UID", QEMU_UID))
+    except ValueError:
+        return QEMU_UID
+
+
+def unprivileged(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """When kto runs as root, QEMU does not: it runs as QEMU_UID with no capabilities and no
+    groups (but /dev/kvm's, when it boots with KVM and the group may use it), and sees the
+    job's files only as descriptors kto opened for it: the kernel and initrd read-only, the
+    status channel's file (made QEMU's) for writing; nothing else of kto's cache or home.
+    The argv kto records (the reproducer) keeps the paths."""
+    uid = qemu_uid()
+    # Only QEMU itself: a test's stand-in (tests/fakeqemu) reads files of the test's own.
+    if uid is None or not Path(argv[0]).name.startswith("qemu-system-"):
+        return argv, None
+    out = list(argv)
+    reads: list[tuple[int, str]] = []
+    writes: list[tuple[int, str]] = []
+    for i, arg in enumerate(argv[:-1]):
+        if arg in ("-kernel", "-initrd"):
+            fd = _FD_BASE + len(reads) + len(writes)
+            reads.append((fd, argv[i + 1]))
+            out[i + 1] = f"/proc/self/fd/{fd}"
+        elif arg == "-chardev" and argv[i + 1].startswith("file,"):
+            opts = argv[i + 1].split(",")
+            for j, opt in enumerate(opts):
+                if opt.startswith("path="):
+                    fd = _FD_BASE + len(reads) + len(writes)
+                    path = opt.removeprefix("path=")
+                    Path(path).touch()
+                    os.chown(path, uid, uid)  # QEMU reopens it through /proc/self/fd
+                    writes.append((fd, path))
+                    opts[j] = f"path=/proc/self/fd/{fd}"
+            out[i + 1] = ",".join(opts)
+    groups = []
+    if "kvm" in argv and os.path.exists("/dev/kvm"):
+        st = os.stat("/dev/kvm")
+        if st.st_mode & 0o060 == 0o060:
+            groups.append(st.st_gid)
+
+    def drop() -> None:  # in the child, before exec: still root until the last three calls
+        for fd, path in reads:
+            os.dup2(os.open(path, os.O_RDONLY), fd, inheritable=True)
+        for fd, path in writes:
+            os.dup2(os.open(path, os.O_WRONLY | os.O_APPEND), fd, inheritable=True)
+        os.setgroups(groups)
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+
+    return out, drop
+
+
 class Interrupted(InfraError):
     """SIGINT/SIGTERM reached kto while a guest was running: the job is an ERROR (exit 3)."""
 
@@ -90,8 +150,14 @@ class ConsoleSession:
 
     # -- process ---------------------------------------------------------------------------
     def _spawn(self) -> pexpect.spawn:
+        argv, preexec = unprivileged(self.argv)
         child = pexpect.spawn(
-            self.argv[0], self.argv[1:], echo=False, timeout=None, dimensions=(50, 250)
+            argv[0],
+            argv[1:],
+            echo=False,
+            timeout=None,
+            dimensions=(50, 250),
+            preexec_fn=preexec,
         )
         tty.setraw(child.child_fd)  # no \n -> \r\n games: console.log gets QEMU's bytes
         # pexpect sleeps 0.1 s twice in close() by default; QEMU has exited by then.
