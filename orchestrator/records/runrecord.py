@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from orchestrator import __version__, atomic
 from orchestrator.paths import results_dir
@@ -48,12 +48,35 @@ def reproducer(argv: list[str] | None = None) -> str:
     return shlex.join(["kto", *(sys.argv[1:] if argv is None else argv)])
 
 
-def read(run_dir: Path) -> dict[str, Any]:
+class RunDoc(TypedDict, total=False):
+    """run.json, every field any driver writes: update() accepts only these (mypy checks
+    each call site), so a misspelt or new field is a type error, not a silent new key."""
+
+    kto_version: str
+    run_id: str
+    label: str
+    status: str  # started | finished | interrupted
+    created: str
+    reproducer: str
+    host: dict[str, Any]
+    compare_key: str  # runs with the same key are compared night to night
+    matrix: dict[str, Any]  # a matrix run: the matrix as expanded (matrix/spec.describe)
+    waivers: list[dict[str, Any]]  # the matrix's own waivers, kept for later reports
+    job_specs: dict[str, dict[str, Any]]  # `kto run`: job name -> JobSpec
+    inputs: dict[str, Any]
+    versions: dict[str, Any]  # qemu, compiler, tuxmake, kto
+    builds: dict[str, dict[str, Any]]
+    timings: dict[str, float]
+    bisect: dict[str, Any]
+    bisect_cost: dict[str, Any]
+
+
+def read(run_dir: Path) -> RunDoc:
     try:
         doc = json.loads((run_dir / RUN_RECORD).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    return doc if isinstance(doc, dict) else {}
+    return cast(RunDoc, doc) if isinstance(doc, dict) else {}
 
 
 def start(run_dir: Path, label: str, argv: list[str] | None = None) -> None:
@@ -71,16 +94,15 @@ def start(run_dir: Path, label: str, argv: list[str] | None = None) -> None:
     )
 
 
-def update(run_dir: Path, **fields: Any) -> dict[str, Any]:
-    """Merge fields into run.json (dicts one level deep: timings accumulate)."""
-    doc = read(run_dir)
+def update(run_dir: Path, **fields: Unpack[RunDoc]) -> RunDoc:
+    """Merge fields into run.json (dicts one level deep: timings accumulate). The one
+    writer of run.json after start(): every driver's fields go through here."""
+    doc: dict[str, Any] = dict(read(run_dir))
     for key, value in fields.items():
-        if isinstance(value, dict) and isinstance(doc.get(key), dict):
-            doc[key] = {**doc[key], **value}
-        else:
-            doc[key] = value
+        old = doc.get(key)
+        doc[key] = {**old, **value} if isinstance(value, dict) and isinstance(old, dict) else value
     atomic.write_json(run_dir / RUN_RECORD, doc)
-    return doc
+    return cast(RunDoc, doc)
 
 
 def build_inputs(record: dict[str, Any]) -> dict[str, Any]:

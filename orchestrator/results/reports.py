@@ -112,10 +112,10 @@ def finish_run(
         status = "interrupted"
     # A job given its kernel knows no compiler: what start_inputs recorded then stays.
     versions = {k: v for k, v in runrecord.tool_versions(run_dir).items() if v}
-    fields: dict[str, Any] = {"versions": versions}
+    fields: runrecord.RunDoc = {"status": status, "timings": timings, "versions": versions}
     if tests := runrecord.job_tests(run_dir):
         fields["inputs"] = {"tests": tests}  # what ran, not what was asked (`-- CMD`)
-    runrecord.update(run_dir, status=status, timings=timings, **fields)
+    runrecord.update(run_dir, **fields)
     night = classify(run_dir) if classify else None
     report = write_reports(run_dir, night=night)
     timings["report"] = round(time.monotonic() - t0, 3)
