@@ -1,6 +1,8 @@
 """A series from the mailing list is someone else's code run on the build host. Built in the
 sandbox, a patch whose Makefile writes outside the build and opens a network socket fails
-its build with the Makefile's own message, and the host is untouched."""
+its build with the Makefile's own message, and the host is untouched. The trust policy
+(build/trust.py) that decides which builds are sandboxed is tested here too; each escape
+route has its own real build in tests/faults/test_attack_*.py (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.integration
 
 
 def _escaping_series(tmp_path: Path, marker: Path, port: int) -> Path:
@@ -48,6 +49,7 @@ def _escaping_series(tmp_path: Path, marker: Path, port: int) -> Path:
     return d
 
 
+@pytest.mark.integration
 def test_sandboxed_build_cannot_write_outside_or_reach_the_network(tmp_path: Path) -> None:
     marker = Path("/var/tmp") / f"kto-sandbox-escape-{uuid.uuid4().hex}"
     with socket.socket() as listener:
@@ -81,6 +83,7 @@ def test_sandboxed_build_cannot_write_outside_or_reach_the_network(tmp_path: Pat
     assert not marker.exists(), "the sandboxed build wrote outside its directories"
 
 
+@pytest.mark.integration
 def test_nothing_in_the_sandbox_outlives_the_build_that_started_it(tmp_path: Path) -> None:
     """The sandbox runs make in a new session, out of reach of a process-group kill; the
     pid namespace is what takes make's whole tree down when the build process dies (a
@@ -93,11 +96,12 @@ def test_nothing_in_the_sandbox_outlives_the_build_that_started_it(tmp_path: Pat
 
     dirs = {k: str(tmp_path / k) for k in ("tree", "build_dir", "output_dir")}
     argv = sandbox_argv(dirs)
+    argv = argv[: argv.index(sys.executable)]  # the sandbox, whatever it runs: a shell here
     secs = 400000 + uuid.uuid4().int % 100000  # this test's own "compilers"
     inner = f"sleep {secs} & sleep {secs} & wait"  # make's place: a shell with children
     parent = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); "
-         "time.sleep(600)", *argv[: argv.index("--") + 1], "sh", "-c", inner],
+         "time.sleep(600)", *argv, "sh", "-c", inner],
         start_new_session=True,
     )  # fmt: skip
 
@@ -115,3 +119,49 @@ def test_nothing_in_the_sandbox_outlives_the_build_that_started_it(tmp_path: Pat
     while time.monotonic() < deadline and left():
         time.sleep(0.1)
     assert not left(), "processes of the sandbox outlived the build that started them"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "kind", "asked", "sandboxed"),
+    [
+        (True, "none", None, False),  # a commit of a trusted tree
+        (True, "git-range", None, False),  # a range of a trusted tree
+        (True, "mbox", None, True),
+        (True, "dir", None, True),
+        (False, "none", None, True),  # a ref of a tree nobody declared trusted (bisect probes)
+        (False, "git-range", None, True),
+        (True, "none", True, True),  # the matrix asks for it
+        (True, "dir", False, False),  # --no-sandbox on a patch dir: allowed, recorded
+    ],
+)
+def test_the_trust_policy(trusted: bool, kind: str, asked: bool | None, sandboxed: bool) -> None:
+    from orchestrator.build.trust import UNTRUSTED, decide
+
+    t = decide("t", trusted, kind, asked)
+    assert t.sandbox is sandboxed
+    assert (t.domain == UNTRUSTED) is sandboxed
+    assert t.to_record()["reason"]
+
+
+def test_no_sandbox_for_a_mail_needs_the_user_to_vouch_for_it() -> None:
+    from orchestrator.build.trust import decide
+    from orchestrator.errors import UserError
+
+    with pytest.raises(UserError, match="--i-trust-this-series"):
+        decide("debian-6.1", True, "mbox", False)
+    t = decide("debian-6.1", True, "mbox", False, i_trust_this_series=True)
+    assert not t.sandbox and t.vouched and "--no-sandbox" in t.reason
+
+
+def test_an_untrusted_build_without_bwrap_is_exit_6_never_an_unsandboxed_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No bubblewrap on PATH: an untrusted build stops with exit 6 naming the package (the
+    check kernel.py makes before touching the tree)."""
+    from orchestrator.build import trust
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(trust.MissingDependency) as err:
+        trust.require_sandbox()
+    assert err.value.exit_code == 6
+    assert "bubblewrap" in str(err.value)
