@@ -29,7 +29,8 @@ def test_a_series_cannot_write_outside_its_build(tmp_path: Path) -> None:
     ]
     tree = hostile.tree()
     init = tree.worktree / "init" / "main.c"
-    before = hashlib.sha256(init.read_bytes()).hexdigest()
+    saved = init.read_bytes()
+    before = hashlib.sha256(saved).hexdigest()
     writes = "; ".join(f"touch {t} 2>/dev/null && echo WROTE {t}" for t in targets)
     block = (
         f"KTO_RESULT := $(shell {writes}; "
@@ -46,3 +47,5 @@ def test_a_series_cannot_write_outside_its_build(tmp_path: Path) -> None:
     finally:
         for t in targets:
             t.unlink(missing_ok=True)
+        if init.read_bytes() != saved:  # the shared tree must not stay changed if this failed
+            init.write_bytes(saved)
