@@ -19,6 +19,8 @@ def request_from_args(args: argparse.Namespace) -> BuildRequest:
         fragments=list(args.fragments),
         jobs=args.jobs,
         sandbox=args.sandbox,
+        trusted_tree=args.trusted_tree,
+        i_trust_this_series=args.i_trust_this_series,
     )
 
 
