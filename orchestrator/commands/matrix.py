@@ -55,6 +55,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     for c in m.cells:
         skip = next((j.plan.skip for j in jobs if j.cell == c and j.plan.skip), None)
         note = f"  SKIP: {skip}" if skip else ""
+        note += "".join(f"  expects: {t}" for t in c.expect)
         print(f"  {m.cell_id(c)}  {c.folder}  x{m.repeats[c]}{note}")
     print(f"{len(builds)} distinct kernel build(s), each shared by its jobs:")
     for key, folders in builds.items():

@@ -143,6 +143,14 @@ def add_boot_options(p: argparse.ArgumentParser, with_arch: bool = True) -> None
         help="extra console pattern reported as a finding (repeatable)",
     )
     p.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="TITLE",
+        help="a finding the job must produce (repeatable): seen, and nothing else, is XFAIL "
+        "(caught as expected, exit 0); not seen is FAIL (exit 1)",
+    )
+    p.add_argument(
         "--network",
         action="store_true",
         help="QEMU user networking with the guest's sshd on a loopback-only port "
@@ -223,6 +231,7 @@ def job_spec(args: argparse.Namespace, kernel: Path | None = None) -> JobSpec:
         duration=args.duration,
         test_args=test_args(args.test_args),
         boot=boot,
+        expect=tuple(args.expect),
     )
 
 

@@ -20,7 +20,7 @@ from orchestrator.job.plan import JobPlan, Kernel, timeouts
 from orchestrator.proc import tool_version
 from orchestrator.records.layout import FINDINGS, INITRD, JOB_RECORD, STATUS_LOG
 from orchestrator.records.outcome import ConsoleOutcome
-from orchestrator.records.verdict import Verdict, judge
+from orchestrator.records.verdict import Verdict, expect, judge
 from orchestrator.vm.accel import choose_accel
 from orchestrator.vm.qemu import BootSpec, build_argv, reproducer
 from orchestrator.vm.session import ConsoleSession
@@ -347,6 +347,7 @@ def boot(
 
             verdict = monitor.evaluate(wl.test, verdict, outcome, wl.monitor)
             record["metrics"] = wl.monitor.metrics()
+        verdict = expect(verdict, plan.spec.expect)
         if guest.network:
             record["network"] = {"ssh_port": guest.ssh_port, **host_work.summary()}
         record["status_channel"] = status

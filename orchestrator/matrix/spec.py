@@ -16,8 +16,11 @@
     exclude: [{arch: sparc64, test: hotplug}]   # cells dropped (a test.yaml skip is a SKIP)
     include: [{tree: debian-6.12, arch: x86_64, test: smoke}]   # cells added to the product
     fatal_grace: 15                     # BootOptions for every job (optional)
-    waivers:                            # expected findings of this matrix (as in
+    waivers:                            # noise this matrix chooses to ignore (as in
       - {title: "WARNING in x", reason: "...", trees: [debian-6.1+mmu-fix]}  # waivers.yaml)
+    expect:                             # findings cells must produce (a seeded bug kto has
+      - {title: "WARNING in y", reason: "...", trees: [debian-6.1+seed], tests: [hotplug]}
+                                        # to catch): XFAIL when caught, FAIL when not
 
 A cell is (tree, series, config, arch, test); its id is the JobSpec id of its first repeat,
 stable night to night as long as the YAML says the same. Errors name file:line and key.
@@ -75,6 +78,7 @@ class Cell:
     config: ConfigAxis
     arch: str
     test: TestAxis
+    expect: tuple[str, ...] = ()  # finding titles its jobs must produce (`expect:` entries)
 
     def labels(self) -> dict[str, str]:
         return {
@@ -97,6 +101,7 @@ class Cell:
             test_args=self.test.args,
             boot=boot,
             repeat=repeat,
+            expect=self.expect,
         )
 
     @property
@@ -295,6 +300,7 @@ def load_matrix(path: Path) -> Matrix:
         "include",
         "fatal_grace",
         "waivers",
+        "expect",
     }
     unknown = sorted(set(map(str, data)) - allowed)
     if unknown:
@@ -332,9 +338,24 @@ def load_matrix(path: Path) -> Matrix:
 
     waivers = data.get("waivers") or []
     parse_waivers({"waivers": waivers}, str(path))  # checked here, applied in the reports
+    # The same entries as waivers (title, reason, scope), but part of each cell's jobs: the
+    # job itself judges XFAIL or FAIL, so every driver and report sees the same verdict.
+    expected = parse_waivers({"waivers": data.get("expect") or []}, f"{path}: expect")
+    cells = [
+        replace(cell, expect=tuple(w.title for w in expected.items if w.applies(_key(cell))))
+        for cell in cells
+    ]
     return Matrix(
         name, path, cells, {cell: cell.test.repeats for cell in cells}, boot, list(waivers)
     )
+
+
+def _key(cell: Cell) -> tuple[str, str, str, str]:
+    """The (tree, config, arch, test) a waiver or expectation scope names: the tree row
+    is tree+series, as the reports show it."""
+    series = cell.series.name
+    tree = cell.tree.name + ("" if series == "none" else f"+{series}")
+    return (tree, cell.config.name, cell.arch, cell.test.name)
 
 
 def _included(

@@ -15,8 +15,9 @@ from orchestrator.records.verdict import Status
 
 
 def of_status(status: Status) -> int:
-    """A verdict's exit code: PASS and SKIP 0, FAIL 1, ERROR and MISS 3."""
-    if status in (Status.PASS, Status.SKIP):
+    """A verdict's exit code: PASS, XFAIL (caught as expected) and SKIP 0, FAIL 1, ERROR
+    and MISS 3."""
+    if status in (Status.PASS, Status.XFAIL, Status.SKIP):
         return EXIT_OK
     return EXIT_FAIL if status is Status.FAIL else EXIT_INFRA
 

@@ -59,6 +59,11 @@ class Job:
         return self.record.get("build") or {}
 
     @property
+    def expected(self) -> tuple[str, ...]:
+        """The finding titles the job had to produce (its JobSpec's `expect`)."""
+        return tuple((self.record.get("job") or {}).get("expect") or ())
+
+    @property
     def commit(self) -> str | None:
         return (self.build.get("inputs") or {}).get("base_commit")
 
@@ -107,7 +112,7 @@ class Run:
         return m.group("label") if m else self.id
 
     def worst(self) -> Status:
-        order = [Status.FAIL, Status.ERROR, Status.MISS, Status.PASS, Status.SKIP]
+        order = [Status.FAIL, Status.ERROR, Status.MISS, Status.XFAIL, Status.PASS, Status.SKIP]
         statuses = {j.status for j in self.jobs}
         return next((s for s in order if s in statuses), Status.MISS)
 

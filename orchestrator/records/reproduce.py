@@ -50,6 +50,8 @@ def kto_command(spec_dict: dict[str, Any]) -> str | None:
         argv += ["--append", arg]
     for pattern in b.patterns:
         argv += ["--pattern", pattern]
+    for title in spec.expect:
+        argv += ["--expect", title]
     if b.fatal_grace != DEFAULT_GRACE:
         argv += ["--fatal-grace", f"{b.fatal_grace:g}"]
     if b.network:

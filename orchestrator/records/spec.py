@@ -37,7 +37,7 @@ class BootOptions:
     fetch: tuple[str, ...] = ()
 
 
-_LATER_FIELDS = ("trusted_tree", "i_trust_this_series")
+_LATER_FIELDS = ("trusted_tree", "i_trust_this_series", "expect")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class JobSpec:
     repeat: int = 0
     trusted_tree: bool = False  # --trusted: the user declares the --tree PATH trusted
     i_trust_this_series: bool = False  # lets --no-sandbox build a series from a mail
+    expect: tuple[str, ...] = ()  # finding titles the job must produce (XFAIL when it does)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -97,6 +98,7 @@ class JobSpec:
             **{
                 **{k: v for k, v in d.items() if k != "boot"},
                 "fragments": tuple(d.get("fragments") or ()),
+                "expect": tuple(d.get("expect") or ()),
                 "test_args": tuple(tuple(kv) for kv in d.get("test_args") or ()),
                 "boot": BootOptions(**boot),
             }

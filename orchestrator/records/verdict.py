@@ -20,6 +20,7 @@ class Status(StrEnum):
     ERROR = "ERROR"
     MISS = "MISS"
     SKIP = "SKIP"
+    XFAIL = "XFAIL"  # every expected finding seen and nothing else: "caught as expected"
 
     @property
     def exit_code(self) -> int:
@@ -100,3 +101,35 @@ def judge(
             f"kto: test failed with status {o.test_rc}",
         )
     return Verdict(Status.PASS, "test passed, no findings on the console")
+
+
+EXPECTED_NOT_SEEN = "kto: expected finding not seen"
+
+
+def expect(verdict: Verdict, titles: tuple[str, ...]) -> Verdict:
+    """The verdict of a job that must produce `titles` (a seeded bug kto has to catch).
+
+    All seen and no other finding: XFAIL, "caught as expected". One missing: FAIL (the
+    catch is a regression), whatever else happened. Another finding besides the expected
+    ones: FAIL with that one. A job that could not judge its kernel (ERROR, MISS, SKIP)
+    stays what it is: infrastructure says nothing about the expectation.
+    """
+    if not titles or verdict.status not in (Status.PASS, Status.FAIL):
+        return verdict
+    seen = {str(f.get("title")) for f in verdict.findings}
+    missing = [t for t in titles if t not in seen]
+    if missing:
+        reason = f"expected {missing[0]!r} not seen" + (
+            f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""
+        )
+        return Verdict(
+            Status.FAIL, f"{reason}; {verdict.reason}", EXPECTED_NOT_SEEN, verdict.findings
+        )
+    other = [f for f in verdict.findings if f.get("title") not in titles]
+    if other:
+        why = f"kernel reported {other[0].get('kind')}: {other[0]['title']} besides the expected"
+        return Verdict(Status.FAIL, why, other[0]["title"], verdict.findings)
+    if verdict.status is Status.FAIL and not verdict.findings:
+        return verdict  # the test itself failed (or hung): not what was expected
+    caught = "; ".join(titles)
+    return Verdict(Status.XFAIL, f"caught as expected: {caught}", titles[0], verdict.findings)

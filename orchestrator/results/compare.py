@@ -31,6 +31,7 @@ class Change:
     new: str
     detail: str = ""  # the failing title for a test, the tests for a finding
     waived: bool = False
+    expected: bool = False  # a finding the job had to produce (XFAIL): a catch, not a bug
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -49,8 +50,8 @@ class Comparison:
 
     @property
     def regressions(self) -> list[Change]:
-        """What should make a CI job red: new failures not covered by a waiver."""
-        return [c for c in self.of("new") if not c.waived]
+        """What should make a CI job red: new failures neither waived nor expected."""
+        return [c for c in self.of("new") if not c.waived and not c.expected]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,7 +83,8 @@ def _tally(jobs: list[Job]) -> str:
     return " ".join(f"{s} {n}/{len(jobs)}" for s, n in sorted(counts.items()))
 
 
-JUDGED = (Status.PASS, Status.FAIL)  # a verdict about the kernel; the rest says nothing
+# A verdict about the kernel (XFAIL: the expected findings were caught); the rest says nothing.
+JUDGED = (Status.PASS, Status.FAIL, Status.XFAIL)
 
 
 def _judged(jobs: list[Job]) -> list[Job]:
@@ -155,6 +157,7 @@ def compare(old: Run | None, new: Run) -> Comparison:
     old_seen, new_seen = seen(old_jobs), seen(new_jobs)
     waived = {t for jobs in new_jobs.values() for j in jobs for t in j.waived}
     waived |= {t for jobs in old_jobs.values() for j in jobs for t in j.waived}
+    expected = {t for jobs in new_jobs.values() for j in jobs for t in j.expected}
     for title in sorted(set(old_seen) | set(new_seen)):
         seen_before, seen_after = old_seen.get(title, {}), new_seen.get(title, {})
         # Only keys that ran in the new run can say anything about this title now.
@@ -179,6 +182,7 @@ def compare(old: Run | None, new: Run) -> Comparison:
                 f"{_hits(seen_after)} job(s)" if seen_after else "-",
                 ", ".join(_name(k) for k in (seen_after or seen_before)),
                 waived=title in waived,
+                expected=title in expected,
             )
         )
     return result
@@ -194,7 +198,7 @@ def summary_lines(c: Comparison) -> list[str]:
     lines = [head]
     for cls in CLASSES:
         for ch in c.of(cls):
-            mark = " (waived)" if ch.waived else ""
+            mark = " (expected)" if ch.expected else " (waived)" if ch.waived else ""
             arrow = f"{ch.old} -> {ch.new}"
             extra = f"  [{ch.detail}]" if ch.detail else ""
             lines.append(f"  {LABELS[cls]:5} {ch.what:7} {ch.name}{mark}: {arrow}{extra}")

@@ -30,6 +30,7 @@ COLOURS = {
     "ERROR": "#ef6c00",
     "MISS": "#6a1b9a",
     "SKIP": "#9e9e9e",
+    "XFAIL": "#00838f",  # caught as expected
 }
 
 CSS = """

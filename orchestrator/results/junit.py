@@ -60,6 +60,8 @@ def testcase(job: Job, repeats: int = 1) -> TestCase:
         case.add_error_info(message=job.reason, output=job.reason, error_type=str(job.status))
     elif job.status is Status.SKIP:
         case.add_skipped_info(message=job.reason or "not applicable")
+    elif job.status is Status.XFAIL:  # passes: the seeded bug was caught, as it must be
+        case.stdout = f"caught as expected: {'; '.join(job.expected)}\n{case.stdout or ''}"
     return case
 
 
