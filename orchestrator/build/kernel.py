@@ -79,20 +79,17 @@ class BuildRequest:
     i_trust_this_series: bool = False  # lets --no-sandbox build a series from a mail
 
     def command_line(self) -> str:
-        argv = ["kto", "build", "--tree", self.tree, "--arch", self.arch]
-        if self.ref:
-            argv += ["--ref", self.ref]
-        if self.patches:
-            argv += ["--patches", self.patches]
-        for f in self.fragments:
-            argv += ["--config", f]
-        if self.trusted_tree:
-            argv += ["--trusted"]
-        if self.sandbox is not None:
-            argv += ["--sandbox" if self.sandbox else "--no-sandbox"]
-        if self.i_trust_this_series:
-            argv += ["--i-trust-this-series"]
-        return shlex.join(argv)
+        from orchestrator.records.reproduce import build_args
+
+        args = build_args(
+            self.ref,
+            self.patches,
+            self.fragments,
+            self.sandbox,
+            self.trusted_tree,
+            self.i_trust_this_series,
+        )
+        return shlex.join(["kto", "build", "--tree", self.tree, "--arch", self.arch, *args])
 
 
 def toolchain_version(profile: ArchProfile) -> str:

@@ -8,9 +8,37 @@ would type (and stays short enough for a mail).
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.records.spec import DEFAULT_GRACE, DEFAULT_TEST, JobSpec
+
+
+def build_args(
+    ref: str | None,
+    patches: str | None,
+    fragments: Sequence[str],
+    sandbox: bool | None,
+    trusted_tree: bool = False,
+    i_trust_this_series: bool = False,
+) -> list[str]:
+    """The build options of a `kto build` / `kto run` line: the one place the inputs of a
+    kernel become a command line (the build record's reproducer and a job's share it).
+    The tree comes first in both, where each command line puts it."""
+    argv: list[str] = []
+    if ref:
+        argv += ["--ref", ref]
+    if patches:
+        argv += ["--patches", patches]
+    for frag in fragments:
+        argv += ["--config", frag]
+    if trusted_tree:
+        argv.append("--trusted")
+    if sandbox is not None:
+        argv.append("--sandbox" if sandbox else "--no-sandbox")
+    if i_trust_this_series:
+        argv.append("--i-trust-this-series")
+    return argv
 
 
 def kto_command(spec_dict: dict[str, Any]) -> str | None:
@@ -23,16 +51,15 @@ def kto_command(spec_dict: dict[str, Any]) -> str | None:
         argv = ["kto", "boot", spec.kernel, "--arch", spec.arch]
     else:
         argv = ["kto", "run", "--arch", spec.arch]
-        if spec.tree:
-            argv += ["--tree", spec.tree]
-        if spec.ref:
-            argv += ["--ref", spec.ref]
-        if spec.patches:
-            argv += ["--patches", spec.patches]
-        for frag in spec.fragments:
-            argv += ["--config", frag]
-        if spec.sandbox is not None:
-            argv.append("--sandbox" if spec.sandbox else "--no-sandbox")
+        argv += ["--tree", spec.tree] if spec.tree else []
+        argv += build_args(
+            spec.ref,
+            spec.patches,
+            spec.fragments,
+            spec.sandbox,
+            spec.trusted_tree,
+            spec.i_trust_this_series,
+        )
     if spec.test != DEFAULT_TEST and not spec.command:
         argv += ["--test", spec.test]
     if spec.duration is not None:
