@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.config.arch import load_profile
 from orchestrator.errors import UserError
+from orchestrator.records import exits
 from orchestrator.records.outcome import ConsoleOutcome
 from orchestrator.records.verdict import Status, judge
 from orchestrator.vm.accel import HostFacts, choose_accel, kvm_problem
@@ -148,7 +149,7 @@ def test_verdicts(outcome: ConsoleOutcome, findings: list, status: Status, why: 
 
 def test_infra_errors_are_never_fail() -> None:
     v = judge(ConsoleOutcome(boot_ok=True, qemu_exit=1, last_lines=["x"]), [])
-    assert v.status is Status.ERROR and v.status.exit_code == 3
+    assert v.status is Status.ERROR and exits.of_status(v.status) == 3
 
 
 def test_status_channel_and_network_devices() -> None:

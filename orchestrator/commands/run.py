@@ -14,6 +14,7 @@ from orchestrator.commands.options import (
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import JobResult, run_job
 from orchestrator.records import runrecord
+from orchestrator.records.model import job_seconds
 from orchestrator.results.reports import effective_exit, finish_run, print_summary
 
 DESCRIPTION = (
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         status = "finished"
     finally:
         # Reports even after Ctrl-C or a crash: they mark the unfinished job.
-        timings["boot"] = runrecord.job_seconds(job_dir)
+        timings["boot"] = job_seconds(job_dir)
         report = finish_run(run_dir, timings, status)
     assert result is not None
     if result.error is not None:

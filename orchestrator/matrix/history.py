@@ -150,8 +150,9 @@ def _versions(run: Run) -> dict[str, Any]:
 
 def classify(run_dir: Path, limit: int = HISTORY) -> Classified:
     from orchestrator.records import waivers
+    from orchestrator.records.model import run_waivers
 
-    known = waivers.run_waivers(run_dir, waivers.load())
+    known = run_waivers(run_dir, waivers.load())
     run = load_run(run_dir, known)
     history = _history(run, limit)
     now, infra = _tallies(run)

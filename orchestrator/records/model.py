@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator import __version__
 from orchestrator.errors import UserError
 from orchestrator.paths import results_dir
+from orchestrator.records import runrecord
+from orchestrator.records import waivers as waivers_mod
 from orchestrator.records.layout import CONSOLE, FINDINGS, JOB_RECORD, RUN_RECORD
 from orchestrator.records.outcome import ConsoleOutcome
 from orchestrator.records.verdict import Status, judge
@@ -303,3 +306,61 @@ def previous_run(run: Run, root: Path | None = None) -> Path | None:
         if other == key:
             return root / rid
     return None
+
+
+# Views of a run that load its jobs (the run's record itself is runrecord's).
+
+
+def job_seconds(job_dir: Path) -> float:
+    """Wall time of a job's guest phase, from its job.json (0 if it never got that far)."""
+    durations = load_job(job_dir).record.get("durations") or {}
+    try:
+        return float(sum(durations.values()))
+    except (TypeError, AttributeError):
+        return 0.0
+
+
+def _jobs(run_dir: Path) -> list[Job]:
+    return [load_job(p) for p in sorted(run_dir.iterdir()) if (p / JOB_RECORD).is_file()]
+
+
+def tool_versions(run_dir: Path) -> dict[str, str | None]:
+    """Every tool version the run's verdicts depend on: QEMU (one per arch binary), the
+    compilers and tuxmake that built its kernels, and kto itself. The nightly compares them
+    with last night's, so a toolchain change is named as a suspect next to a NEW failure."""
+    jobs = _jobs(run_dir)
+
+    def joined(values: list[Any]) -> str | None:
+        return "; ".join(sorted({str(v) for v in values if v})) or None
+
+    builds = [j.record.get("build") or {} for j in jobs]
+    return {
+        "qemu": joined([j.qemu_version for j in jobs]),
+        "compiler": joined([b.get("compiler") for b in builds]),
+        "tuxmake": joined([b.get("tuxmake") for b in builds]),
+        "kto": __version__,
+    }
+
+
+def interrupted(run_dir: Path) -> bool:
+    """Did SIGINT/SIGTERM stop a job? The console catches it and the job ends as an ERROR."""
+    for job in _jobs(run_dir):
+        killed = (job.record.get("outcome") or {}).get("killed")
+        if isinstance(killed, str) and killed.startswith("interrupted"):
+            return True
+    return False
+
+
+def job_tests(run_dir: Path) -> list[str]:
+    """The tests the run's jobs ran ("command" for `-- CMD`), in job order."""
+    return list(dict.fromkeys(j.test for j in _jobs(run_dir) if j.record.get("test")))
+
+
+def run_waivers(run_dir: Path, base: Waivers) -> Waivers:
+    """`base` plus the waivers the run itself carries (a matrix's expected findings, kept in
+    run.json so a report regenerated later judges the same way)."""
+    own = runrecord.read(run_dir).get("waivers")
+    if not own:
+        return base
+    extra = waivers_mod.parse({"waivers": own}, f"{run_dir / 'run.json'}")
+    return Waivers([*base.items, *extra.items], base.source)

@@ -13,14 +13,11 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
+from typing import Any, TypedDict, Unpack, cast
 
 from orchestrator import __version__, atomic
 from orchestrator.paths import results_dir
-from orchestrator.records.layout import BUILD_LOG, JOB_RECORD, LATEST, RUN_RECORD
-
-if TYPE_CHECKING:  # `kto boot` loads no job records
-    from orchestrator.records.model import Job
+from orchestrator.records.layout import BUILD_LOG, LATEST, RUN_RECORD
 
 
 def host_info() -> dict[str, Any]:
@@ -170,55 +167,6 @@ def start_inputs(
         timings=timings,
     )
     return timings
-
-
-def job_seconds(job_dir: Path) -> float:
-    """Wall time of a job's guest phase, from its job.json (0 if it never got that far)."""
-    from orchestrator.records.model import load_job
-
-    durations = load_job(job_dir).record.get("durations") or {}
-    try:
-        return float(sum(durations.values()))
-    except (TypeError, AttributeError):
-        return 0.0
-
-
-def _jobs(run_dir: Path) -> list[Job]:
-    from orchestrator.records.model import load_job
-
-    return [load_job(p) for p in sorted(run_dir.iterdir()) if (p / JOB_RECORD).is_file()]
-
-
-def tool_versions(run_dir: Path) -> dict[str, str | None]:
-    """Every tool version the run's verdicts depend on: QEMU (one per arch binary), the
-    compilers and tuxmake that built its kernels, and kto itself. The nightly compares them
-    with last night's, so a toolchain change is named as a suspect next to a NEW failure."""
-    jobs = _jobs(run_dir)
-
-    def joined(values: list[Any]) -> str | None:
-        return "; ".join(sorted({str(v) for v in values if v})) or None
-
-    builds = [j.record.get("build") or {} for j in jobs]
-    return {
-        "qemu": joined([j.qemu_version for j in jobs]),
-        "compiler": joined([b.get("compiler") for b in builds]),
-        "tuxmake": joined([b.get("tuxmake") for b in builds]),
-        "kto": __version__,
-    }
-
-
-def interrupted(run_dir: Path) -> bool:
-    """Did SIGINT/SIGTERM stop a job? The console catches it and the job ends as an ERROR."""
-    for job in _jobs(run_dir):
-        killed = (job.record.get("outcome") or {}).get("killed")
-        if isinstance(killed, str) and killed.startswith("interrupted"):
-            return True
-    return False
-
-
-def job_tests(run_dir: Path) -> list[str]:
-    """The tests the run's jobs ran ("command" for `-- CMD`), in job order."""
-    return list(dict.fromkeys(j.test for j in _jobs(run_dir) if j.record.get("test")))
 
 
 def new_run_dir(label: str, root: Path | None = None) -> Path:

@@ -22,12 +22,6 @@ class Status(StrEnum):
     SKIP = "SKIP"
     XFAIL = "XFAIL"  # every expected finding seen and nothing else: "caught as expected"
 
-    @property
-    def exit_code(self) -> int:
-        from orchestrator.records.exits import of_status  # the one place exit codes live
-
-        return of_status(self)
-
 
 @dataclass
 class Verdict:

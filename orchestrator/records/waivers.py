@@ -83,15 +83,3 @@ def load(path: Path | None = None) -> Waivers:
     except BadYAML as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     return parse(doc, str(path))
-
-
-def run_waivers(run_dir: Path, base: Waivers) -> Waivers:
-    """`base` plus the waivers the run itself carries (a matrix's expected findings, kept in
-    run.json so a report regenerated later judges the same way)."""
-    from orchestrator.records import runrecord
-
-    own = runrecord.read(run_dir).get("waivers")
-    if not own:
-        return base
-    extra = parse({"waivers": own}, f"{run_dir / 'run.json'}")
-    return Waivers([*base.items, *extra.items], base.source)

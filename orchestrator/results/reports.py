@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic
-from orchestrator.records import exits, layout, runrecord
+from orchestrator.records import exits, layout, model, runrecord
 from orchestrator.records import waivers as waivers_mod
 from orchestrator.records.model import Run, load_run, previous_run
 from orchestrator.results import html as report_html
@@ -76,7 +76,7 @@ def write_reports(
     """against: the run to compare with (default: the previous run with the same label);
     night: a matrix run's night-to-night classification, which its driver asks for."""
     base = waivers if waivers is not None else waivers_mod.load()
-    waivers = waivers_mod.run_waivers(run_dir, base)
+    waivers = model.run_waivers(run_dir, base)
     run = load_run(run_dir, waivers)
     old_dir = against if against is not None else previous_run(run)
     old = load_run(old_dir, waivers) if old_dir else None
@@ -108,12 +108,12 @@ def finish_run(
     already on disk, and `kto report` writes the reports again.
     """
     t0 = time.monotonic()
-    if status == "finished" and runrecord.interrupted(run_dir):
+    if status == "finished" and model.interrupted(run_dir):
         status = "interrupted"
     # A job given its kernel knows no compiler: what start_inputs recorded then stays.
-    versions = {k: v for k, v in runrecord.tool_versions(run_dir).items() if v}
+    versions = {k: v for k, v in model.tool_versions(run_dir).items() if v}
     fields: runrecord.RunDoc = {"status": status, "timings": timings, "versions": versions}
-    if tests := runrecord.job_tests(run_dir):
+    if tests := model.job_tests(run_dir):
         fields["inputs"] = {"tests": tests}  # what ran, not what was asked (`-- CMD`)
     runrecord.update(run_dir, **fields)
     night = classify(run_dir) if classify else None
