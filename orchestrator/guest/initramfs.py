@@ -82,8 +82,18 @@ def _compiler(profile: ArchProfile) -> tuple[str, str]:
     return cc, tool_version(profile.build.cc, profile.build.cc_package)
 
 
-def compile_helper(cc: str, source: Path, out: Path) -> None:
-    res = run([cc, *HELPER_CFLAGS, "-o", out, source], check=False)
+def helper_defines(profile: ArchProfile) -> tuple[str, ...]:
+    """What every guest helper is compiled with besides HELPER_CFLAGS: the arch's kto name
+    and `uname -m` as C strings, from the profile, so a helper needs no per-arch #if (and a
+    new arch no code) to know them."""
+    return (
+        f'-DKTO_ARCH="{profile.name}"',
+        f'-DKTO_UNAME_MACHINE="{profile.target.uname_machine}"',
+    )
+
+
+def compile_helper(cc: str, source: Path, out: Path, defines: Sequence[str] = ()) -> None:
+    res = run([cc, *HELPER_CFLAGS, *defines, "-o", out, source], check=False)
     if res.returncode != 0:
         raise UserError(
             f"guest helper {source} does not compile with {Path(cc).name} "
@@ -135,6 +145,7 @@ def _cache_key(
             put(str(f.relative_to(t.dir)), oct(_mode(f)), f.read_bytes())
         for c in t.helpers():
             put("helper", c.name, c.read_bytes(), cc_version, *HELPER_CFLAGS)
+            put(*helper_defines(profile))  # the profile's uname_machine is in the binary
     return h.hexdigest()[:16]
 
 
@@ -172,7 +183,7 @@ def _archive(
             for c in t.helpers():
                 cc = cc or _compiler(profile)[0]
                 out = Path(tmp) / f"{t.name}-{c.stem}"
-                compile_helper(cc, c, out)
+                compile_helper(cc, c, out, helper_defines(profile))
                 data = out.read_bytes()
                 check_static_elf(data, profile.target.elf_machine, str(c))
                 ar.file(f"{base}/{c.stem}", data, 0o755)
@@ -256,6 +267,7 @@ def _memo_key(profile: ArchProfile, tests: Sequence[str] | None, sshd: Path | No
         profile.qemu.initrd_compression,
         repr(None if tests is None else list(tests)),
         " ".join(HELPER_CFLAGS),
+        " ".join(helper_defines(profile)),  # a profile's uname_machine is in the helpers
         _stat_line(busybox_path(profile)),
         _stat_line(sshd) if sshd else "no sshd",
         # the compiler of the helpers: a new gcc gives new helper binaries
