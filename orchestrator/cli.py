@@ -22,6 +22,7 @@ COMMANDS = {
     "parse": "find kernel crashes, warnings, hangs and test failures in console logs",
     "report": "regenerate JUnit/KCIDB/HTML reports of a run",
     "compare": "regressions between two runs: new / fixed / still failing / flaky",
+    "bugs": "the bugs across runs: list, show, close/invalid/dup/undup/reopen",
     "matrix": "run a matrix (trees x series x arches x configs x tests): nightly, resumable",
     "bisect": "find the commit between --good and --bad that introduced a finding",
     "job": "run one job from a JobSpec JSON file (what the matrix and bisect run)",

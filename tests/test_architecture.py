@@ -33,6 +33,7 @@ RANKS = (
     "guest",
     "vm",
     "job",
+    "bugs",
     "results",
     "matrix",
     "bisect",
