@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from orchestrator.bugs.known import BugRef, Known
 from orchestrator.records.layout import (
     CONSOLE,
     FINDINGS,
@@ -54,6 +55,8 @@ pre .dec { color: #0d47a1; } pre .src { color: #757575; }
        text-align: center; border-radius: 2px; }
 .cls-persistent { color: #8d6e63; font-weight: 700; }
 .cls-unstable { color: #ef6c00; font-weight: 700; } .cls-infra { color: #6a1b9a; }
+a.bug { background: #fbe9e7; color: #b71c1c; border-radius: 3px; padding: 0 4px;
+        text-decoration: none; font-size: 12px; } a.bug.new { background: #c62828; color: #fff; }
 """
 
 
@@ -213,7 +216,40 @@ def _kv(items: list[tuple[str, Any]]) -> str:
     return f'<dl class="kv">{rows}</dl>'
 
 
-def _job_detail(job: Job) -> str:
+def _bug(ref: BugRef | None, known: Known | None) -> str:
+    """A finding shown as its bug, linking to the dashboard beside the run dirs."""
+    if ref is None or known is None:
+        return ""
+    cls = "bug new" if ref.new else "bug"
+    href = f"../{quote(known.html.name)}#bug-{ref.id}"
+    return f' <a class="{cls}" href="{href}">{escape(ref.label())}</a>'
+
+
+def _bugs(known: Known | None) -> str:
+    """The bugs of this run's findings, new ones first (orchestrator/bugs)."""
+    if known is None:
+        return ""
+    refs = known.bugs()
+    if not refs:
+        return "<h2>Bugs</h2>\n<p>No findings: no bugs in this run.</p>"
+    jobs: dict[int, list[str]] = defaultdict(list)
+    for (job, _title), ref in known.refs.items():
+        if job not in jobs[ref.id]:
+            jobs[ref.id].append(job)
+    rows = "".join(
+        f"<tr><td>{_bug(r, known)}</td><td>{escape(r.rate.words())}</td>"
+        f'<td class="small">{escape(", ".join(jobs[r.id]))}</td></tr>'
+        for r in refs
+    )
+    return (
+        "<h2>Bugs</h2>\n<table><tr><th>bug</th><th>reproduces</th><th>jobs here</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _job_detail(job: Job, known: Known | None = None) -> str:
+    # A FAIL without a finding (the test's status, a hang) is a bug under its verdict title.
+    verdict_bug = known.of(job.name, job.title) if known and not job.findings else None
     files = " · ".join(f'<a href="{_link(job, n)}">{n}</a>' for n in JOB_FILES if job.has(n))
     out = [
         f'<h3 id="job-{escape(job.name)}">{_status(job)} {escape(job.name)}</h3>',
@@ -226,6 +262,7 @@ def _job_detail(job: Job) -> str:
                 ("patchset", job.patchset),
                 ("qemu", job.qemu_version),
                 ("reproducer", (job.record.get("qemu") or {}).get("reproducer")),
+                ("bug", verdict_bug.label() if verdict_bug else None),
                 ("files", None),
             ]
         ),
@@ -239,6 +276,7 @@ def _job_detail(job: Job) -> str:
         out.append(f'<div class="warn">Incomplete job record:<ul>{items}</ul></div>')
     for f in job.findings:
         waived = ' <span class="waived">waived</span>' if f.get("title") in job.waived else ""
+        waived += _bug(known.of(job.name, f.get("title")) if known else None, known)
         lines = f"console lines {f.get('first_line')}-{f.get('last_line')}"
         out.append(
             f"<details><summary><b>{escape(str(f.get('title')))}</b>{waived} "
@@ -308,7 +346,10 @@ def _timings(timings: Any) -> str | None:
     return " · ".join(f"{k} {float(v):.1f} s" for k, v in timings.items() if v is not None)
 
 
-def render(run: Run, comparison: Comparison | None = None, night: Any = None) -> str:
+def render(
+    run: Run, comparison: Comparison | None = None, night: Any = None, known: Known | None = None
+) -> str:
+    """known: the bug of each finding (orchestrator/bugs), when the store could be written."""
     rec = run.record
     inputs = rec.get("inputs") or {}
     host = rec.get("host") or {}
@@ -342,7 +383,7 @@ def render(run: Run, comparison: Comparison | None = None, night: Any = None) ->
             ("timings", _timings(rec.get("timings"))),
         ]
     )
-    details = "\n".join(_job_detail(j) for j in run.jobs)
+    details = "\n".join(_job_detail(j, known) for j in run.jobs)
     outputs = " · ".join(
         f'<a href="{n}">{n}</a>'
         for n in (JUNIT, KCIDB, SUMMARY, RUN_RECORD)
@@ -356,6 +397,7 @@ def render(run: Run, comparison: Comparison | None = None, night: Any = None) ->
 <h1>kto run {escape(run.id)}</h1>
 <p>{tally}</p>
 {missing}
+{_bugs(known)}
 {_night_to_night(night)}
 <h2>Regressions</h2>
 {_regressions(comparison)}

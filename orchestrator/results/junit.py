@@ -2,15 +2,20 @@
 
 Mapping: FAIL -> <failure> (message: the finding title, body: the report), ERROR/MISS ->
 <error> (the harness could not judge the kernel), SKIP -> <skipped>; PASS passes. Waived
-findings do not fail a testcase; they are named in its system-out.
+findings do not fail a testcase; they are named in its system-out. A testcase whose findings
+are known bugs carries a `kto.bug` property per bug ("#12 WARNING in __mmdrop, open since
+2026-11-30, 14:20 runs"), the way pytest's record_property puts them in a testcase.
 """
 
 from __future__ import annotations
 
+import xml.dom.minidom
+import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from orchestrator.bugs.known import Known
 from orchestrator.records.model import Job, Run
 from orchestrator.records.verdict import Status
 from orchestrator.results import decoded
@@ -65,12 +70,17 @@ def testcase(job: Job, repeats: int = 1) -> TestCase:
     return case
 
 
-def suites(run: Run) -> list[TestSuite]:
+def _groups(run: Run) -> list[tuple[tuple[str, str, str], list[Job]]]:
+    """The jobs of each suite, in the order the suites and their testcases are written."""
     groups: dict[tuple[str, str, str], list[Job]] = defaultdict(list)
     for job in run.jobs:
         groups[(job.tree, job.arch, job.config)].append(job)
+    return sorted(groups.items())
+
+
+def suites(run: Run) -> list[TestSuite]:
     out = []
-    for (tree, arch, config), jobs in sorted(groups.items()):
+    for (tree, arch, config), jobs in _groups(run):
         counts: dict[str, int] = defaultdict(int)
         for j in jobs:
             counts[j.test] += 1
@@ -94,5 +104,30 @@ def suites(run: Run) -> list[TestSuite]:
     return out
 
 
-def render(run: Run) -> str:
-    return to_xml_report_string(suites(run), prettyprint=True, encoding="utf-8")
+def render(run: Run, known: Known | None = None) -> str:
+    bugs = _bug_labels(run, known)
+    if not any(bugs):
+        return to_xml_report_string(suites(run), prettyprint=True, encoding="utf-8")
+    # junit_xml has no testcase properties: add them to its document, then print it the way
+    # junit_xml does (minidom's pretty printer).
+    doc = ET.fromstring(to_xml_report_string(suites(run), prettyprint=False, encoding="utf-8"))
+    cases = [case for suite in doc.findall("testsuite") for case in suite.findall("testcase")]
+    for case, labels in zip(cases, bugs, strict=True):
+        if labels:
+            props = ET.Element("properties")
+            for label in labels:
+                ET.SubElement(props, "property", name="kto.bug", value=label)
+            case.insert(0, props)
+    pretty = xml.dom.minidom.parseString(ET.tostring(doc, encoding="utf-8"))
+    return pretty.toprettyxml(encoding="utf-8").decode("utf-8")
+
+
+def _bug_labels(run: Run, known: Known | None) -> list[list[str]]:
+    """Per testcase, in document order: the bugs its findings (or its verdict) are."""
+    out: list[list[str]] = []
+    for _key, jobs in _groups(run):
+        for job in jobs:
+            titles = [f.get("title") for f in job.findings] or [job.title]
+            refs = [known.of(job.name, t) for t in titles] if known else []
+            out.append(list(dict.fromkeys(r.label() for r in refs if r is not None)))
+    return out

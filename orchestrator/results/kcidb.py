@@ -4,6 +4,12 @@ incidents, from a loaded Run.
 IDs are "kto:" plus the run id and the job's name, so two runs never collide; an issue's id
 is a hash of its finding title, so the same bug seen on many nights is one KCIDB issue with
 one incident per test that showed it. Waived findings still get an incident (marked in misc).
+
+With the bug store (orchestrator/bugs), an issue is a bug: its id hashes the bug's title
+("title (2)" for a bug that came back, so a closed bug's issue is never reopened), its
+version is the bug's (each triage action bumps it), an invalid bug has no culprit (KCIDB's
+"invalid"), and misc carries the bug's number, state, first run and fail:runs. A judged test
+in a cell of an open bug that did not show it is an incident with `present: false`.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from orchestrator.bugs.known import BugRef, Known
 from orchestrator.records.layout import CONSOLE, FINDINGS, JOB_RECORD
 from orchestrator.records.model import Job, Run
 from orchestrator.records.verdict import Status
@@ -168,7 +175,58 @@ def _test(run: Run, job: Job, base_url: str | None) -> dict[str, Any]:
     )
 
 
-def export(run: Run, base_url: str | None = None) -> dict[str, Any]:
+def _issue(title: str, kind: str, ref: BugRef | None) -> dict[str, Any]:
+    if ref is None:
+        return {
+            "id": issue_id(title),
+            "version": 1,
+            "origin": ORIGIN,
+            "report_subject": title,
+            "categories": [f"runtime.{_slug(kind)}"],
+            "culprit": {"code": True, "tool": False, "harness": False},
+            "comment": title,
+        }
+    lo, hi = ref.rate.interval()
+    return {
+        "id": issue_id(ref.title),
+        "version": ref.version,
+        "origin": ORIGIN,
+        "report_subject": ref.title,
+        "categories": [f"runtime.{_slug(kind)}"],
+        "culprit": {"code": ref.state != "invalid", "tool": False, "harness": False},
+        "comment": ref.label(),
+        "misc": {
+            "kto_bug": ref.id,
+            "state": ref.state,
+            "first_run": ref.first_run,
+            "fail_runs": str(ref.rate),
+            "rate_95": [round(lo, 4), round(hi, 4)],
+        },
+    }
+
+
+def _absent(run: Run, job: Job, known: Known) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(issue, incident) for each open bug of the job's cell that this job did not show."""
+    out = []
+    for ref in known.absent.get(job.name, []):
+        issue = _issue(ref.title, "unknown", ref)
+        issue.pop("categories")  # the kind is the bug's findings', not known here
+        incident = {
+            "id": f"{test_id(run, job)}.absent.{ref.id}",
+            "origin": ORIGIN,
+            "issue_id": issue["id"],
+            "issue_version": ref.version,
+            "build_id": build_id(run, job),
+            "test_id": test_id(run, job),
+            "present": False,
+            "comment": f"not seen: {ref.label()}",
+        }
+        out.append((issue, incident))
+    return out
+
+
+def export(run: Run, base_url: str | None = None, known: Known | None = None) -> dict[str, Any]:
+    """known: the bug of each finding, from the store; without it an issue is a title."""
     checkouts: dict[str, dict[str, Any]] = {}
     builds: dict[str, dict[str, Any]] = {}
     tests, incidents = [], []
@@ -177,37 +235,36 @@ def export(run: Run, base_url: str | None = None) -> dict[str, Any]:
         checkouts.setdefault(checkout_id(run, job), _checkout(run, job))
         builds.setdefault(build_id(run, job), _build(run, job))
         tests.append(_test(run, job, base_url))
-        for n, f in enumerate(job.findings):
+        findings = list(job.findings)
+        if not findings and known and known.of(job.name, job.title):
+            findings = [{"title": job.title, "kind": "test"}]  # a FAIL's own verdict: a bug
+        for n, f in enumerate(findings):
             title = f.get("title") or "unknown finding"
-            iid = issue_id(title)
-            issues.setdefault(
-                iid,
-                {
-                    "id": iid,
-                    "version": 1,
-                    "origin": ORIGIN,
-                    "report_subject": title,
-                    "categories": [f"runtime.{_slug(str(f.get('kind') or 'unknown'))}"],
-                    "culprit": {"code": True, "tool": False, "harness": False},
-                    "comment": title,
-                },
-            )
+            ref = known.of(job.name, title) if known else None
+            issue = _issue(title, str(f.get("kind") or "unknown"), ref)
+            issues.setdefault(issue["id"], issue)
+            misc: dict[str, Any] = {
+                "waived": title in job.waived,
+                "console_lines": [f.get("first_line"), f.get("last_line")],
+            }
+            if ref is not None:
+                misc["kto_bug"] = ref.id
             incidents.append(
                 {
                     "id": f"{test_id(run, job)}.{n}",
                     "origin": ORIGIN,
-                    "issue_id": iid,
-                    "issue_version": 1,
+                    "issue_id": issue["id"],
+                    "issue_version": issue["version"],
                     "build_id": build_id(run, job),
                     "test_id": test_id(run, job),
                     "present": True,
                     "comment": title,
-                    "misc": {
-                        "waived": title in job.waived,
-                        "console_lines": [f.get("first_line"), f.get("last_line")],
-                    },
+                    "misc": misc,
                 }
             )
+        for issue, incident in _absent(run, job, known) if known else []:
+            issues.setdefault(issue["id"], issue)
+            incidents.append(incident)
     return {
         "version": dict(VERSION),
         "checkouts": list(checkouts.values()),

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic
+from orchestrator.bugs.known import Known
+from orchestrator.errors import InfraError
 from orchestrator.records import exits, layout, model, runrecord
 from orchestrator.records import waivers as waivers_mod
 from orchestrator.records.model import Run, load_run, previous_run
@@ -31,6 +33,8 @@ class Report:
     comparison: Comparison
     files: dict[str, Path]
     night: Any = None  # a matrix run's Classified (orchestrator.matrix.history), else None
+    known: Known | None = None  # the bug each finding is (None: the store failed)
+    bugs_seconds: float = 0.0  # the bug store's ingest and bugs.html
 
 
 def summary(run: Run, comparison: Comparison) -> dict[str, Any]:
@@ -81,17 +85,43 @@ def write_reports(
     old_dir = against if against is not None else previous_run(run)
     old = load_run(old_dir, waivers) if old_dir else None
     comparison = compare(old, run)
+    known, bugs_seconds, store_error = _record_bugs(run)
     files = {
         "junit": run_dir / layout.JUNIT,
         "kcidb": run_dir / layout.KCIDB,
         "html": run_dir / layout.HTML,
         "summary": run_dir / layout.SUMMARY,
     }
-    atomic.write_text(files["junit"], junit.render(run))
-    atomic.write_json(files["kcidb"], kcidb.export(run, base_url))
-    atomic.write_text(files["html"], report_html.render(run, comparison, night))
-    atomic.write_text(files["summary"], json.dumps(summary(run, comparison), indent=2) + "\n")
-    return Report(run, comparison, files, night)
+    atomic.write_text(files["junit"], junit.render(run, known))
+    atomic.write_json(files["kcidb"], kcidb.export(run, base_url, known))
+    atomic.write_text(files["html"], report_html.render(run, comparison, night, known))
+    doc = summary(run, comparison)
+    if known is not None:
+        doc["bugs"] = [
+            {"id": r.id, "title": r.title, "state": r.state, "new": r.new, "label": r.label()}
+            for r in known.bugs()
+        ]
+    atomic.write_text(files["summary"], json.dumps(doc, indent=2) + "\n")
+    if store_error is not None:
+        # The run's own reports are written (without bug numbers); the night is not green.
+        raise store_error
+    if known is not None:
+        files["bugs"] = known.html
+    return Report(run, comparison, files, night, known, bugs_seconds)
+
+
+def _record_bugs(run: Run) -> tuple[Known | None, float, InfraError | None]:
+    """Ingest the run into its results root's bug store (orchestrator/bugs): which bug each
+    finding is, for the reports. A store that cannot be written is returned, not raised,
+    so the reports are still written before the run exits 3."""
+    from orchestrator.bugs.record import record_run
+
+    t0 = time.monotonic()
+    try:
+        known = record_run(run)
+    except InfraError as exc:
+        return None, 0.0, exc
+    return known, round(time.monotonic() - t0, 3), None
 
 
 def finish_run(
@@ -119,6 +149,7 @@ def finish_run(
     night = classify(run_dir) if classify else None
     report = write_reports(run_dir, night=night)
     timings["report"] = round(time.monotonic() - t0, 3)
+    timings["bugs"] = report.bugs_seconds  # part of "report": the store's share of it
     runrecord.update(run_dir, timings=timings)
     return report
 
@@ -127,8 +158,11 @@ def print_summary(report: Report) -> None:
     """The regression summary and where the reports are: the last lines of `kto run`."""
     for line in summary_lines(report.comparison):
         print(line)
-    for name in ("junit", "kcidb", "html"):
-        print(f"  {name + ':':9} {report.files[name]}")
+    for ref in report.known.bugs() if report.known else []:
+        print(f"  bug {ref.label()}")
+    for name in ("junit", "kcidb", "html", "bugs"):
+        if name in report.files:
+            print(f"  {name + ':':9} {report.files[name]}")
 
 
 def effective_exit(result: Any, report: Report) -> int:
