@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from orchestrator.bugs import ingest
 from orchestrator.bugs.known import display_title
+from orchestrator.bugs.lifecycle import event, refresh
+from orchestrator.bugs.matching import new_bug
 from orchestrator.bugs.store import Store, now
 from orchestrator.errors import UserError
 
@@ -55,8 +56,8 @@ def close(store: Store, bug_id: int, who: str, reason: str, commit: str | None =
             raise UserError(f"{_name(row)} is already fixed ({row['closed_reason']})")
         why = f"{reason} (fixed by {commit})" if commit else reason
         _set_state(db, row, "fixed", who, why, fixed_commit=commit)
-        ingest.event(db, bug_id, "fixed", who, why, None)
-        ingest.refresh(db, {bug_id})
+        event(db, bug_id, "fixed", who, why, None)
+        refresh(db, {bug_id})
     return f"{_name(row)}: fixed"
 
 
@@ -67,8 +68,8 @@ def invalid(store: Store, bug_id: int, who: str, reason: str) -> str:
         if row["state"] == "invalid":
             raise UserError(f"{_name(row)} is already invalid")
         _set_state(db, row, "invalid", who, reason)
-        ingest.event(db, bug_id, "invalid", who, reason, None)
-        ingest.refresh(db, {bug_id})
+        event(db, bug_id, "invalid", who, reason, None)
+        refresh(db, {bug_id})
     return f"{_name(row)}: invalid"
 
 
@@ -88,8 +89,8 @@ def reopen(store: Store, bug_id: int, who: str, reason: str) -> str:
                 hint=f"mark it a duplicate first: kto bugs dup {other['id']} {bug_id} --reason ...",
             )
         _set_state(db, row, "open", who, reason, fixed_commit=None)
-        ingest.event(db, bug_id, "reopen", who, reason, None)
-        ingest.refresh(db, {bug_id})
+        event(db, bug_id, "reopen", who, reason, None)
+        refresh(db, {bug_id})
     return f"{_name(row)}: open"
 
 
@@ -110,9 +111,9 @@ def dup(store: Store, bug_id: int, of: int, who: str, reason: str) -> str:
             "UPDATE bugs SET dup_of = ?, version = version + 1 WHERE dup_of = ? AND state = 'dup'",
             (int(target["id"]), bug_id),
         )
-        ingest.event(db, bug_id, "dup", who, f"dup of #{target['id']}: {reason}", None)
-        ingest.event(db, int(target["id"]), "dup", who, f"#{bug_id} marked its dup: {reason}", None)
-        ingest.refresh(db, {bug_id, int(target["id"]), *([int(before)] if before else [])})
+        event(db, bug_id, "dup", who, f"dup of #{target['id']}: {reason}", None)
+        event(db, int(target["id"]), "dup", who, f"#{bug_id} marked its dup: {reason}", None)
+        refresh(db, {bug_id, int(target["id"]), *([int(before)] if before else [])})
     return f"{_name(row)}: dup of {_name(target)}"
 
 
@@ -130,9 +131,9 @@ def undup(store: Store, bug_id: int, who: str, reason: str, title: str | None = 
             )
         target = int(row["dup_of"])
         _set_state(db, row, "open", who, reason, dup_of=None)
-        ingest.event(db, bug_id, "undup", who, f"no longer a dup of #{target}: {reason}", None)
-        ingest.event(db, target, "undup", who, f"#{bug_id} is its own bug again: {reason}", None)
-        ingest.refresh(db, {bug_id, target})
+        event(db, bug_id, "undup", who, f"no longer a dup of #{target}: {reason}", None)
+        event(db, target, "undup", who, f"#{bug_id} is its own bug again: {reason}", None)
+        refresh(db, {bug_id, target})
     return f"{_name(row)}: open (no longer a dup of #{target})"
 
 
@@ -157,14 +158,14 @@ def _split(store: Store, bug_id: int, title: str, who: str, reason: str) -> str:
                 hint="split off one of its secondary titles, or mark the bug invalid",
             )
         db.execute("DELETE FROM titles WHERE bug_id = ? AND title = ?", (bug_id, key))
-        new = ingest.new_bug(db, key, None)
+        new = new_bug(db, key, None)
         db.execute(
             "UPDATE incidents SET bug_id = ? WHERE bug_id = ? AND title = ?", (new, bug_id, key)
         )
         db.execute("UPDATE bugs SET version = version + 1 WHERE id = ?", (bug_id,))
-        ingest.event(db, bug_id, "split", who, f"{key!r} is now #{new}: {reason}", None)
-        ingest.event(db, new, "split", who, f"split off #{bug_id}: {reason}", None)
-        ingest.refresh(db, {bug_id, new})
+        event(db, bug_id, "split", who, f"{key!r} is now #{new}: {reason}", None)
+        event(db, new, "split", who, f"split off #{bug_id}: {reason}", None)
+        refresh(db, {bug_id, new})
     return f"#{new} {key}: split off {_name(row)}"
 
 
