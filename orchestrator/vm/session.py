@@ -57,7 +57,9 @@ def qemu_uid() -> int | None:
         return QEMU_UID
 
 
-def unprivileged(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+def unprivileged(
+    argv: list[str], job_dir: Path | None = None
+) -> tuple[list[str], Callable[[], None] | None]:
     """When kto runs as root, QEMU does not: it runs as QEMU_UID with no capabilities and no
     groups (but /dev/kvm's, when it boots with KVM and the group may use it), and sees the
     job's files only as descriptors kto opened for it: the kernel and initrd read-only, the
@@ -86,6 +88,8 @@ def unprivileged(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]
                     writes.append((fd, path))
                     opts[j] = f"path=/proc/self/fd/{fd}"
             out[i + 1] = ",".join(opts)
+    if job_dir is not None:  # `ps` still tells which job a QEMU is (its paths are fds now)
+        out[1:1] = ["-name", "guest=kto:" + str(job_dir).replace(",", ",,")]
     groups = []
     if "kvm" in argv and os.path.exists("/dev/kvm"):
         st = os.stat("/dev/kvm")
@@ -150,7 +154,7 @@ class ConsoleSession:
 
     # -- process ---------------------------------------------------------------------------
     def _spawn(self) -> pexpect.spawn:
-        argv, preexec = unprivileged(self.argv)
+        argv, preexec = unprivileged(self.argv, self.outdir)
         child = pexpect.spawn(
             argv[0],
             argv[1:],
