@@ -25,16 +25,32 @@ from contextlib import contextmanager
 
 from orchestrator import progress
 
+PARENT_ENV = "KTO_PARENT_PID"  # the starter's pid, set by a starter that knows it
+
 
 def die_with_parent(interval: float = 1.0) -> None:
-    parent = os.getppid()
+    """Watch the parent *process* (getppid: the process that started this one, whichever
+    of its threads did; prctl's PR_SET_PDEATHSIG would fire when that thread ends, and a
+    Dask worker starts jobs from a pool thread). A starter that sets KTO_PARENT_PID closes
+    the gap before this runs: a parent that died while this process was starting is seen
+    at once, not mistaken for the new parent (init or a subreaper)."""
+    # Popped: a process this one starts has another parent and must not inherit it.
+    given = os.environ.pop(PARENT_ENV, "")
+    parent = int(given) if given.isdigit() else os.getppid()
+
+    def gone() -> None:
+        progress.say(f"the driver (pid {parent}) is gone: stopping this task")
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+
+    if os.getppid() != parent:
+        gone()
+        return
 
     def watch() -> None:
         while True:
             time.sleep(interval)
             if os.getppid() != parent:
-                progress.say(f"the driver (pid {parent}) is gone: stopping this task")
-                os.killpg(os.getpgrp(), signal.SIGTERM)
+                gone()
                 return
 
     threading.Thread(target=watch, name="kto-die-with-parent", daemon=True).start()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic, progress
-from orchestrator.errors import InfraError, UserError
+from orchestrator.errors import InfraError, KtoError, UserError
 from orchestrator.job.plan import JobPlan, plan_job
 from orchestrator.job.runner import record_stopped, skipped
 from orchestrator.locks import file_lock
@@ -310,7 +310,7 @@ def _save_task_stats(run_dir: Path, pool: Pool) -> None:
 def _confirmations(m: Matrix, run_dir: Path, runs: int) -> list[MatrixJob]:
     """More repeats of each cell whose failure is NEW against the earlier nights, and as
     many runs of the kernel the cell had last time, where that kernel differs from
-    tonight's and is still in the build cache: "3:3 now, 0:2 with last night's kernel"
+    tonight's and its inputs still build it: "3:3 now, 0:2 with last night's kernel"
     says the kernel changed, not the machine or the workload."""
     classified = classify(run_dir)
     new = {line.cell for line in classified.new}
@@ -330,39 +330,89 @@ def _confirmations(m: Matrix, run_dir: Path, runs: int) -> list[MatrixJob]:
         before = _previous_kernel(run_dir, cell.folder, classified.history)
         if before is None:
             continue
-        rid, kernel = before
+        rid, key, inputs = before
         for r in range(runs):
-            spec = replace(cell.job(m.boot, r), kernel=kernel)
+            # The tree, commit, series and config that built it, not its build dir: a
+            # cluster worker has nothing of this host's disk (it builds them or finds them
+            # in its own cache; here they are a cache hit). The key says which kernel.
+            spec = replace(cell.job(m.boot, r), **inputs)
             folder = f"{cell.folder}-lastkernel-r{r}"
             if not finished(run_dir / folder):
-                mark = {"confirm": True, "previous_kernel": {"run": rid, "kernel": kernel}}
+                mark = {"confirm": True, "previous_kernel": {"run": rid, "key": key}}
                 out.append(MatrixJob(cell, spec, plan_job(spec), folder, {**extra, **mark}))
     return out
 
 
-def _kernel_of(job_dir: Path) -> tuple[str | None, str | None]:
-    """(build key, kernel build dir) of a finished job."""
+def _record_of(job_dir: Path) -> dict[str, Any]:
     try:
         rec = json.loads((job_dir / JOB_RECORD).read_text())
     except (OSError, ValueError):
-        return None, None
-    build = rec.get("build") or {}
-    kernel = rec.get("kernel")
-    return build.get("key"), str(Path(kernel).parent) if kernel else None
+        return {}
+    return rec if isinstance(rec, dict) else {}
 
 
-def _previous_kernel(run_dir: Path, folder: str, history: list[str]) -> tuple[str, str] | None:
-    """The newest earlier run of this cell whose kernel is not tonight's and is still
-    cached: (its run id, its kernel build dir)."""
-    key_now, _ = _kernel_of(run_dir / f"{folder}-r0")
+def _previous_kernel(
+    run_dir: Path, folder: str, history: list[str]
+) -> tuple[str, str, dict[str, Any]] | None:
+    """The newest earlier run of this cell whose kernel is not tonight's: (its run id, its
+    build key, the JobSpec fields that build it again). None when it is tonight's (a
+    re-run says nothing new) or its inputs no longer build it (said why)."""
+    key_now = (_record_of(run_dir / f"{folder}-r0").get("build") or {}).get("key")
     for rid in history:
-        key, kernel = _kernel_of(run_dir.parent / rid / f"{folder}-r0")
-        if key is None or kernel is None:
+        rec = _record_of(run_dir.parent / rid / f"{folder}-r0")
+        key = (rec.get("build") or {}).get("key")
+        if key is None:
             continue
-        if key == key_now or not (Path(kernel) / "build.json").is_file():
-            return None  # the same kernel (a re-run says nothing new), or evicted
-        return rid, kernel
+        if key == key_now:
+            return None
+        inputs = _kernel_inputs(rec)
+        if isinstance(inputs, str):
+            progress.say(f"{folder}: last time's kernel ({rid}) is not run again: {inputs}")
+            return None
+        return rid, key, inputs
     return None
+
+
+def _kernel_inputs(rec: dict[str, Any]) -> dict[str, Any] | str:
+    """tree/ref/patches/fragments of the kernel a job record booted, or why they would not
+    build that kernel again. The commit is pinned: by its hash, or for a Debian tarball
+    tree at its tag (committed on each host, so the hash differs) by the tag, which names
+    the package version on every host. A series or fragment file must hash as it did."""
+    import re
+    import tempfile
+
+    from orchestrator.build.kernel import resolve_fragments
+    from orchestrator.build.patches import Series, load_dir, load_mail
+    from orchestrator.build.trees import load_tree_specs
+
+    built = (rec.get("build") or {}).get("inputs") or {}
+    try:
+        last = JobSpec.from_dict(rec["job"])
+    except (KeyError, TypeError):
+        return "its record has no job spec"
+    tree = last.tree or built.get("tree")
+    if not tree or not built.get("base_commit"):
+        return "its record does not say what built it"
+    named = load_tree_specs()[0].get(tree)
+    tag = str(built.get("describe") or "")
+    on_tag = tag and not re.search(r"-\d+-g[0-9a-f]+$", tag) and tag not in built["base_commit"]
+    ref = tag if named and named.kind == "tarball" and on_tag else built["base_commit"]
+    series = built.get("series") or {}
+    kind = series.get("kind") or "none"
+    try:
+        if kind in ("mbox", "dir"):
+            path = Path(last.patches or "").expanduser()
+            with tempfile.TemporaryDirectory(prefix="kto-series-") as tmp:
+                found = load_dir(path) if kind == "dir" else load_mail(path, Path(tmp))
+            if Series(str(path), kind, found).hash != series.get("hash"):
+                return f"its series {last.patches} changed since"
+        plan = plan_job(replace(last, tree=tree, ref=ref))
+        frags = resolve_fragments(plan.profile, list(plan.fragments))
+    except (KtoError, OSError) as exc:
+        return str(exc).splitlines()[0]
+    if [f.sha256() for f in frags] != [f.get("sha256") for f in built.get("fragments") or []]:
+        return "a config fragment changed since"
+    return {"tree": tree, "ref": ref, "patches": last.patches, "fragments": last.fragments}
 
 
 def resume_dir(arg: str) -> Path:
