@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.bisect import driver
-from orchestrator.bisect.search import Outcome, find_culprit
+from orchestrator.bisect.search import Outcome, Search, find_culprit, run_search
 from orchestrator.errors import UserError
 from orchestrator.job.runner import JobResult
 from orchestrator.records.spec import JobSpec
@@ -57,8 +57,67 @@ def test_unrelated_crashes_vote_neither_way() -> None:
 
 
 def test_bad_that_never_reproduces_is_refused() -> None:
-    res = find_culprit(16, _step(40))  # the "culprit" is past bad: bad is clean
-    assert res.culprit is None and "does not reproduce" in res.reason
+    res = find_culprit(16, _step(40), max_runs=40)  # the "culprit" is past bad: bad is clean
+    # a quarter of the budget (at least 10) at bad before giving up
+    assert res.culprit is None and "does not show the target in 10 runs" in res.reason
+    assert res.runs == 10 and {i for i, _ in res.steps} == {16}
+    res = find_culprit(16, _step(40), max_runs=80)
+    assert res.culprit is None and res.runs == 20
+
+
+def test_good_is_run_only_when_the_posterior_needs_it() -> None:
+    # A clean run anywhere before the culprit clears good too ("the target was there at
+    # good already" is one more hypothesis): good is not run for a culprit far from it...
+    res = find_culprit(64, _step(50), confidence=0.995)
+    assert res.culprit == 50 and 0 not in {i for i, _ in res.steps}
+    # ...and is, when only good can tell "the first commit" from "already there".
+    res = find_culprit(64, _step(1), confidence=0.995)
+    assert res.culprit == 1 and 0 in {i for i, _ in res.steps}
+
+
+def test_the_target_at_good_refuses_the_range() -> None:
+    res = find_culprit(16, _step(0))  # every commit shows it, good included
+    assert res.culprit is None and "good commit shows the target" in res.reason
+
+
+def test_an_infrastructure_error_is_run_again_once_then_skipped() -> None:
+    seen: list[int] = []
+
+    def run(i: int) -> Outcome:
+        seen.append(i)
+        if i == 8:  # QEMU dies on every boot of this commit
+            return Outcome(infra=True)
+        if i == 3 and seen.count(3) == 1:  # once only
+            return Outcome(infra=True)
+        return Outcome(bad=i >= 6)
+
+    res = find_culprit(16, run)
+    assert res.culprit == 6, res
+    at = [i for i, _ in res.steps]
+    first8 = at.index(8)
+    assert at[first8 + 1] == 8 and at.count(8) == 2  # the retry comes next, then no more
+    first3 = at.index(3)
+    assert at[first3 + 1] == 3 and res.steps[first3 + 1][1] == Outcome()  # the retry judges
+    assert res.search is not None and res.search.skipped == {8}
+
+
+def test_a_search_resumed_from_its_history_takes_the_same_decisions() -> None:
+    # What `--resume` relies on: a Search rebuilt from the runs kept so far asks for
+    # exactly the runs the uninterrupted one asked for next.
+    full = find_culprit(40, _step(23, p=0.5, u=0.1, seed=5), max_runs=80)
+    for cut in (1, 7, len(full.steps) // 2, len(full.steps) - 1):
+        s = Search(40)
+        for i, o in full.steps[:cut]:
+            s.add(i, o)
+        rest = iter(full.steps[cut:])
+
+        def probe(picks: list[int], rest=rest) -> list[tuple[int, Outcome]]:
+            out = [next(rest) for _ in picks]
+            assert [i for i, _ in out] == picks, (picks, out)
+            return out
+
+        res = run_search(s, probe, 0.95, 80)
+        assert res.steps == full.steps and res.culprit == full.culprit, cut
 
 
 def test_build_breaks_are_skipped_and_a_skip_only_range_says_so() -> None:
@@ -88,7 +147,7 @@ def _fake_jobs(
 ):
     def fake_run_job(spec: JobSpec, job_dir: Path, **_kw) -> JobResult:
         calls.append(spec.ref)
-        i = commits.index(spec.ref)
+        i = commits.index(str(spec.ref))
         job_dir.mkdir(parents=True, exist_ok=True)
         if spec.patches:  # the culprit reverted on top of bad
             assert i == len(commits) - 1
@@ -182,34 +241,228 @@ def test_verify_revert_runs_bad_without_the_culprit(
         assert rc == 1 and "NOT confirmed" in revert and f"{len(runs)}:{len(runs)}" in revert
 
 
-def test_driver_resumes_without_rerunning(
-    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# -- the driver on scripted outcomes: flaky, unrelated findings, build breaks, QEMU deaths --
+TARGET = "WARNING in __mmdrop"
+KINDS = ("bad", "good", "unrelated", "miss", "error")
+
+
+def _script(culprit: int, p: float = 0.6, seed: int = 1, miss: int = 12, once: int = 10):
+    """What run `repeat` of commit i shows, the same every time it is asked: the target
+    with probability p from the culprit on, another finding in 15 % of the runs; commit
+    `miss` never builds, the first boot of `once` and every boot of commit 9 die (QEMU)."""
+
+    def kind(i: int, repeat: int) -> str:
+        if i == miss:
+            return "miss"
+        if (i, repeat) == (once, 0) or i == 9:
+            return "error"
+        rng = random.Random(f"{seed}-{i}-{repeat}")
+        if rng.random() < 0.15:
+            return "unrelated"
+        return "bad" if i >= culprit and rng.random() < p else "good"
+
+    return kind
+
+
+def _scripted_jobs(monkeypatch: pytest.MonkeyPatch, commits: list[str], kind, calls: list):
+    """driver.run_job (and the matrix executor, for parallel probes) replaced by jobs that
+    show what `kind` says, written the way a real job writes them."""
+    from orchestrator.matrix import driver as matrix_driver
+
+    def fake_run_job(spec: JobSpec, job_dir: Path, **_kw) -> JobResult:
+        calls.append((spec.ref, spec.repeat))
+        what = kind(commits.index(str(spec.ref)), spec.repeat)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        if what in ("bad", "unrelated"):
+            title = TARGET if what == "bad" else "BUG: KASAN: use-after-free in tty_release"
+            f = {"kind": "warning" if what == "bad" else "kasan", "title": title}
+            v = Verdict(Status.FAIL, "kernel reported a finding", title, [f])
+        elif what == "miss":
+            v = Verdict(Status.MISS, "build failed: mm/mmu_notifier.o")
+        elif what == "error":
+            v = Verdict(Status.ERROR, "boot failed: QEMU died")
+        else:
+            v = Verdict(Status.PASS, "test passed")
+        rec = {
+            "arch": spec.arch,
+            "test": spec.test,
+            "status": str(v.status),
+            "verdict": v.to_dict(),
+        }
+        (job_dir / "job.json").write_text(json.dumps(rec))
+        (job_dir / "findings.json").write_text(json.dumps({"findings": v.findings}))
+        (job_dir / "console.log").write_text("")
+        return JobResult(spec, v, job_dir, rec)
+
+    def execute(run_dir, jobs, budget, scheduler):
+        for j in jobs:
+            driver.run_job(j.spec, run_dir / j.folder)
+
+    monkeypatch.setattr(driver, "run_job", fake_run_job)
+    monkeypatch.setattr(matrix_driver, "execute", execute)
+
+
+OUTCOME = {
+    "bad": Outcome(bad=True),
+    "good": Outcome(),
+    "unrelated": Outcome(unrelated=True),
+    "miss": Outcome(skip=True),
+    "error": Outcome(infra=True),
+}
+
+
+def _start(repo: Path, commits: list[str], parallel: int = 1, max_runs: int = 80):
+    base = JobSpec(arch="x86_64", tree=str(repo), test="hotplug")
+    target = driver.Target(titles=(TARGET,))
+    return driver.start(
+        str(repo), commits[0], commits[-1], base, target, 0.995, max_runs, parallel=parallel
+    )
+
+
+def _kept(run_dir: Path) -> list[tuple[int, Outcome]]:
+    st = driver.State.load(run_dir)
+    return [(st.commits.index(r["commit"]), Outcome.from_dict(r["outcome"])) for r in st.runs]
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_the_driver_and_the_simulator_take_the_same_decisions(
+    parallel: int, tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """bench/bisect_sim.py measures find_culprit; `kto bisect` runs real jobs. Fed the same
+    outcomes (flaky target, unrelated findings, a commit that does not build, QEMU deaths),
+    both run the same commits in the same order and name the same culprit, as sure."""
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 16)
+    kind = _script(culprit=11)
+    calls: list[tuple[str, int]] = []
+    _scripted_jobs(monkeypatch, commits, kind, calls)
+    run_dir, state = _start(tiny_repo, commits, parallel)
+    rc = driver.run_bisect(run_dir, state)
+    out = capsys.readouterr().out
+
+    repeats: dict[int, int] = {}
+
+    def run(i: int) -> Outcome:
+        repeats[i] = repeats.get(i, 0) + 1
+        return OUTCOME[kind(i, repeats[i] - 1)]
+
+    sim = find_culprit(16, run, confidence=0.995, max_runs=80, parallel=parallel)
+    assert _kept(run_dir) == sim.steps
+    assert sim.culprit == 11 and rc == 0 and f"first bad commit ({sim.confidence:.1%}" in out
+    doc = json.loads((run_dir / "run.json").read_text())["bisect"]
+    assert doc["culprit"]["sha"] == commits[11] and doc["confidence"] == sim.confidence
+    # the script did reach every kind of outcome: 9 died twice, 12 did not build
+    assert {o.word() for _, o in sim.steps} == {"bad", "good", "unrelated", "skip", "infra"}
+    assert sim.search is not None and sim.search.skipped == {9, 12}
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_unrelated_findings_build_breaks_and_infrastructure_errors(
+    parallel: int, tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
-    commits = _history(tiny_repo, 12)
-    calls: list[str] = []
-    _fake_jobs(monkeypatch, commits, culprit=4, calls=calls)
-    real = driver.run_job
+    commits = _history(tiny_repo, 16)
+    calls: list[tuple[str, int]] = []
+    _scripted_jobs(monkeypatch, commits, _script(culprit=11), calls)
+    run_dir, state = _start(tiny_repo, commits, parallel)
+    assert driver.run_bisect(run_dir, state) == 0
+    out, err = capsys.readouterr()
+    kept = _kept(run_dir)
+    at = [i for i, _ in kept]
+    # Another finding votes neither way: the fail:runs line counts the target's runs only.
+    for i in sorted(set(at) - {9, 12}):
+        runs = [o for j, o in kept if j == i]
+        votes = [o for o in runs if o.votes]
+        line = f"fail:runs {sum(o.bad for o in votes)}:{len(votes)}"
+        line += f" (+{len(runs) - len(votes)} without a verdict)" if len(votes) < len(runs) else ""
+        assert f"{i:3d} {commits[i][:12]}  {line}" in out, (i, out)
+    assert any(o.unrelated for _, o in kept)
+    # A commit that does not build is run once and skipped; git bisect hears it too.
+    assert at.count(12) == 1 and kept[at.index(12)][1].skip
+    from orchestrator.build.trees import resolve_tree
 
-    def interrupted(spec, job_dir, **kw):
-        if len(calls) == 3:
+    log = git(resolve_tree(str(tiny_repo)).worktree, "bisect", "log")
+    assert f"git bisect skip {commits[12]}" in log
+    # QEMU dying: run again in the next round (before any other pick), once; dying twice in a
+    # row is a skip, never tried again.
+    first = at.index(10)
+    assert kept[first][1].infra and at[first + 1 :].index(10) < parallel
+    assert [o for j, o in kept if j == 10][1].votes
+    assert at.count(9) == 2 and all(o.infra for j, o in kept if j == 9)
+    folders = [r["folder"] for r in driver.State.load(run_dir).runs]
+    assert [f for f in folders if f.startswith("009-")] == [
+        f"009-{commits[9][:12]}-r0",
+        f"009-{commits[9][:12]}-r1",
+    ]
+    assert f"{commits[9][:12]} infra (boot failed: QEMU died); twice in a row: skipped" in err
+
+
+def _resume(
+    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: int, cut: int,
+    forget_one: bool = False,
+) -> None:  # fmt: skip
+    """An uninterrupted bisect, then the same one interrupted at its cut-th job and resumed:
+    the resumed session must run exactly the jobs the first session had not kept, in the
+    uninterrupted order, and end with the same runs. `forget_one`: a broken resume that
+    loses the last kept run (and so runs it again): the checks must catch it."""
+    commits = _history(tiny_repo, 16)
+    kind = _script(culprit=6, p=0.5, seed=3, miss=4, once=3)
+    full: list[tuple[str, int]] = []
+    _scripted_jobs(monkeypatch, commits, kind, full)
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "whole"))
+    run_dir, state = _start(tiny_repo, commits, parallel)
+    driver.run_bisect(run_dir, state)
+    whole = _kept(run_dir)
+    assert len(full) > cut + 5
+
+    calls: list[tuple[str, int]] = []
+    _scripted_jobs(monkeypatch, commits, kind, calls)
+    job = driver.run_job
+
+    def interrupted(spec: JobSpec, job_dir: Path, **kw) -> JobResult:
+        if len(calls) == cut:
             raise KeyboardInterrupt
-        return real(spec, job_dir, **kw)
+        return job(spec, job_dir, **kw)
 
     monkeypatch.setattr(driver, "run_job", interrupted)
-    base = JobSpec(arch="x86_64", tree=str(tiny_repo), test="hotplug")
-    run_dir, state = driver.start(
-        str(tiny_repo), commits[0], commits[-1], base, driver.Target(), 0.95, 40
-    )
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "cut"))
+    run_dir, state = _start(tiny_repo, commits, parallel)
     with pytest.raises(KeyboardInterrupt):
         driver.run_bisect(run_dir, state)
-    done = len(driver.State.load(run_dir).runs)
-    assert done == 3
-    monkeypatch.setattr(driver, "run_job", real)
+    assert calls == full[:cut]
+    kept = _kept(run_dir)
+    # kept: every job of the rounds that ended; a round the interrupt cut is not kept
+    assert kept == whole[: len(kept)] and cut - parallel < len(kept) <= cut
+
+    monkeypatch.setattr(driver, "run_job", job)
+    if forget_one:
+        load = driver.State.load
+
+        def forgetful(run_dir: Path) -> driver.State:
+            st = load(run_dir)
+            st.runs.pop()
+            return st
+
+        monkeypatch.setattr(driver.State, "load", forgetful)
     before = len(calls)
-    assert driver.run_bisect(run_dir, driver.State.load(run_dir)) == 0
-    resumed = calls[before:]
-    assert len(driver.State.load(run_dir).runs) == done + len(resumed)
+    driver.run_bisect(run_dir, driver.State.load(run_dir))
+    assert calls[before:] == full[len(kept) :], "the resumed session ran other jobs"
+    assert _kept(run_dir) == whole
+
+
+# cut 7: between an infrastructure error and its retry (single) or before the retry round
+@pytest.mark.parametrize(("parallel", "cut"), [(1, 3), (1, 7), (1, 12), (3, 7), (3, 11)])
+def test_a_resumed_bisect_runs_exactly_the_jobs_not_kept(
+    parallel: int, cut: int, tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _resume(tiny_repo, tmp_path, monkeypatch, parallel, cut)
+
+
+def test_the_resume_check_catches_a_resume_that_runs_a_kept_job_again(
+    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(AssertionError, match="the resumed session ran other jobs"):
+        _resume(tiny_repo, tmp_path, monkeypatch, 1, 9, forget_one=True)
 
 
 def test_bad_ranges_are_refused(tiny_repo: Path, tmp_path: Path, monkeypatch) -> None:
@@ -236,7 +489,7 @@ def test_parallel_probes_go_through_the_matrix_executor(
     _fake_jobs(monkeypatch, commits, culprit=11, calls=calls)
     batches: list[list[str]] = []
 
-    def fake_execute(run_dir, jobs, budget, scheduler):  # type: ignore[no-untyped-def]
+    def fake_execute(run_dir, jobs, budget, scheduler):
         assert scheduler == "tcp://127.0.0.1:1" and all(j.cell is None for j in jobs)
         batches.append([j.spec.ref for j in jobs])
         for j in jobs:
@@ -277,9 +530,9 @@ def test_an_infrastructure_error_is_retried_once_on_every_path(
     broke: list[str] = []
 
     def first_probe_of_a_middle_commit_errors(spec: JobSpec, job_dir: Path, **kw) -> JobResult:
-        i = commits.index(spec.ref)
+        i = commits.index(str(spec.ref))
         if 0 < i < len(commits) - 1 and not broke:
-            broke.append(spec.ref)
+            broke.append(str(spec.ref))
             job_dir.mkdir(parents=True, exist_ok=True)
             v = Verdict(Status.ERROR, "boot failed: QEMU died")
             rec = {"arch": spec.arch, "test": spec.test, "status": "ERROR", "verdict": v.to_dict()}
@@ -289,7 +542,7 @@ def test_an_infrastructure_error_is_retried_once_on_every_path(
 
     monkeypatch.setattr(driver, "run_job", first_probe_of_a_middle_commit_errors)
 
-    def execute(run_dir, jobs, budget, scheduler):  # type: ignore[no-untyped-def]
+    def execute(run_dir, jobs, budget, scheduler):
         for j in jobs:
             driver.run_job(j.spec, run_dir / j.folder)
 
@@ -302,7 +555,12 @@ def test_an_infrastructure_error_is_retried_once_on_every_path(
     assert driver.run_bisect(run_dir, state) == 0
     every = driver.State.load(run_dir).runs
     first = next(n for n, r in enumerate(every) if r["commit"] == broke[0])
-    assert every[first]["outcome"] == {"bad": False, "unrelated": True, "skip": False}
+    assert every[first]["outcome"] == {
+        "bad": False,
+        "unrelated": False,
+        "skip": False,
+        "infra": True,
+    }
     # Retried in the same round, before the search moves on: the round's other probes
     # are judged, then the retry, in a folder of its own.
     retry = next(r for r in every[first + 1 :] if r["commit"] == broke[0])

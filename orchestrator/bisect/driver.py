@@ -1,13 +1,15 @@
 """`kto bisect`: the commit between GOOD and BAD that introduced a finding, flake-aware.
 
 Every probe is a JobSpec at one commit (ref = its sha) run by run_job, so builds are the
-build cache's and incremental in the tree's build dir. Each run's verdict becomes evidence
-for bisect/search.py: the target finding seen (bad), a clean run (good), another finding
-(votes neither way), a build that fails or a boot broken for another reason (skip; an
-infrastructure error is retried once first). The state lives in the run dir (bisect.json,
-one job folder per run), so `--resume` re-runs nothing; the decisive marks also go to git's
-own bisect state in kto's worktree of the tree (`git bisect log` works there; a person can
-take over with `git bisect` commands).
+build cache's and incremental in the tree's build dir. Each run's verdict becomes an
+Outcome for bisect/search.py: the target finding seen (bad), a clean run (good), another
+finding (votes neither way), a build that fails (skip), an infrastructure error (neither
+way; the search runs it again once, a second one is a skip). The search loop is
+search.run_search, the one bench/bisect_sim.py measures: this module only runs the probes
+it asks for and keeps them. The state lives in the run dir (bisect.json, one job folder per
+run), so `--resume` replays the kept runs and re-runs none of them; the decisive marks also
+go to git's own bisect state in kto's worktree of the tree (`git bisect log` works there; a
+person can take over with `git bisect` commands).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic, progress
-from orchestrator.bisect.search import Evidence, Outcome, Search, runs_to_clear
+from orchestrator.bisect.search import Evidence, Outcome, Search, run_search, runs_to_clear
 from orchestrator.build.git import Git
 from orchestrator.errors import UserError
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import JobResult, load_result, run_job
 from orchestrator.records import exits, runrecord
 from orchestrator.records.spec import JobSpec
-from orchestrator.records.verdict import Status, Verdict
+from orchestrator.records.verdict import Status
 from orchestrator.results.reports import finish_run
 
 STATE = "bisect.json"
@@ -51,8 +53,10 @@ class Target:
         v = r.verdict
         if v.status is Status.PASS:
             return Outcome()
-        if v.status in (Status.MISS, Status.ERROR, Status.SKIP):
-            return Outcome(skip=True)  # no kernel, or no judgement: evidence neither way
+        if v.status is Status.ERROR:
+            return Outcome(infra=True)  # QEMU died, the host failed: nothing about the kernel
+        if v.status in (Status.MISS, Status.SKIP):
+            return Outcome(skip=True)  # no kernel, or a test that cannot run on it
         findings = v.findings or []
         if self.any_failure:
             return Outcome(bad=True)
@@ -117,14 +121,9 @@ class Bisect:
         self.state = state
         self.search = Search(len(state.commits) - 1)
         self.target = Target(**{**state.target, "titles": tuple(state.target.get("titles", ()))})
+        # the kept runs, counted the way run_search counted them when they ran
         for r in state.runs:
-            self._count(state.commits.index(r["commit"]), Outcome(**r["outcome"]))
-
-    def _count(self, i: int, o: Outcome) -> None:
-        if o.skip:
-            self.search.skip(i)
-        elif not o.unrelated:
-            self.search.record(i, o.bad)
+            self.search.add(state.commits.index(r["commit"]), Outcome.from_dict(r["outcome"]))
 
     def spec(self, i: int, repeat: int) -> JobSpec:
         base = JobSpec.from_dict({**self.state.base, "ref": self.state.commits[i]})
@@ -153,22 +152,14 @@ class Bisect:
         execute(self.run_dir, jobs, None, self.state.scheduler)
         return [(i, f, load_result(s, self.run_dir / f)) for i, f, s in probes]
 
-    def probe(self, picks: list[int]) -> None:
-        """Run the picked commits and count what they showed. An infrastructure error
-        (ERROR: no judgement of the kernel) is kept as a run that votes neither way and
-        retried once, on every path; a second one is a skip (Target.judge)."""
-        results = self._execute(picks)
-        errored = [i for i, _, r in results if r.verdict.status is Status.ERROR]
-        for i, folder, r in results:
-            if r.verdict.status is Status.ERROR:
-                self._keep(i, folder, Outcome(unrelated=True))
-                self._say(i, Outcome(unrelated=True), r.verdict, "; retried once")
-        done = [x for x in results if x[2].verdict.status is not Status.ERROR]
-        for i, folder, r in done + (self._execute(errored) if errored else []):
-            self._judge(i, folder, r)
-        progress.say(f"bisect: confidence {self.search.best()[1]:.0%}")
+    def probe(self, picks: list[int]) -> list[tuple[int, Outcome]]:
+        """One round for run_search: run the picked commits (one here, several through the
+        matrix's executor), keep each run in bisect.json as soon as it is judged, and say
+        what each showed. Retrying an infrastructure error is run_search's decision."""
+        self.state.steps += 1
+        return [(i, self._judge(i, folder, r)) for i, folder, r in self._execute(picks)]
 
-    def _judge(self, i: int, folder: str, result: JobResult, tail: str = "") -> Outcome:
+    def _judge(self, i: int, folder: str, result: JobResult) -> Outcome:
         if not (self.target.titles or self.target.kind or self.target.any_failure):
             # The default target: the titles the bad commit shows.
             titles = tuple(f["title"] for f in result.verdict.findings or [])
@@ -176,20 +167,22 @@ class Bisect:
                 self.target = replace(self.target, titles=titles)
                 self.state.target["titles"] = list(titles)
         o = self.target.judge(result)
-        self._keep(i, folder, o)
-        self._say(i, o, result.verdict, tail)
-        return o
-
-    def _say(self, i: int, o: Outcome, v: Verdict, tail: str = "") -> None:
-        what = "skip" if o.skip else "bad" if o.bad else "unrelated" if o.unrelated else "good"
-        progress.say(f"bisect: {self.state.commits[i][:12]} {what} ({v.title or v.reason}){tail}")
-
-    def _keep(self, i: int, folder: str, o: Outcome) -> None:
         self.state.runs.append(
-            {"commit": self.state.commits[i], "folder": folder, "outcome": asdict(o)}
+            {"commit": self.state.commits[i], "folder": folder, "outcome": o.to_dict()}
         )
         self.state.save(self.run_dir)
-        self._count(i, o)
+        v = result.verdict
+        tail = ""
+        if o.infra:
+            again = any(j == i for j in self.search.pending_retry())
+            tail = "; twice in a row: skipped" if again else "; run again once"
+        progress.say(
+            f"bisect: {self.state.commits[i][:12]} {o.word()} ({v.title or v.reason}){tail}"
+        )
+        return o
+
+    def _round_done(self, s: Search) -> None:
+        progress.say(f"bisect: confidence {s.best()[1]:.0%}")
 
     def verify_revert(self, git: Git, k: int) -> str:
         """The culprit reverted on top of BAD, run as many times as the model says a clean
@@ -210,64 +203,47 @@ class Bisect:
             )
         needed = runs_to_clear(self.search.p(), st.confidence)
         base = JobSpec.from_dict({**st.base, "ref": bad, "patches": str(series)})
-        while len(st.revert_runs) < needed:
+
+        def enough() -> bool:
+            outcomes = [Outcome.from_dict(r["outcome"]) for r in st.revert_runs]
+            if any(o.skip for o in outcomes):
+                return True
+            # an infrastructure error says nothing: run again, twice at most
+            return sum(o.votes for o in outcomes) >= needed or sum(o.infra for o in outcomes) > 2
+
+        while not enough():
             r = len(st.revert_runs)
             folder = f"revert-{culprit[:12]}-r{r}"
             progress.say(f"bisect: culprit reverted on bad, run {r + 1}/{needed}")
             spec = replace(base, repeat=r)
             result = run_job(spec, self.run_dir / folder, plan=plan_job(spec))
-            if result.verdict.status is Status.MISS:
-                st.revert_runs.append({"folder": folder, "outcome": asdict(Outcome(skip=True))})
-                st.save(self.run_dir)
-                return f"the revert of {culprit[:12]} does not apply on {bad[:12]}"
-            st.revert_runs.append({"folder": folder, "outcome": asdict(self.target.judge(result))})
+            o = Outcome(skip=True) if result.verdict.status is Status.MISS else None
+            st.revert_runs.append(
+                {"folder": folder, "outcome": (o or self.target.judge(result)).to_dict()}
+            )
             st.save(self.run_dir)
-        outcomes = [Outcome(**r["outcome"]) for r in st.revert_runs]
+        outcomes = [Outcome.from_dict(r["outcome"]) for r in st.revert_runs]
         if any(o.skip for o in outcomes):
             return f"the revert of {culprit[:12]} does not apply on {bad[:12]}"
-        judged = [o for o in outcomes if not o.unrelated]
+        judged = [o for o in outcomes if o.votes]
         seen = sum(o.bad for o in judged)
-        verdict = (
-            "confirmed: the target is gone"
-            if judged and not seen
-            else (
-                "NOT confirmed: the target still appears" if seen else "inconclusive (no verdicts)"
-            )
-        )
+        if seen:
+            verdict = "NOT confirmed: the target still appears"
+        elif len(judged) >= needed:
+            verdict = "confirmed: the target is gone"
+        else:  # infrastructure errors took the runs
+            verdict = f"inconclusive ({len(judged)} verdicts of the {needed} needed)"
         return f"revert on bad {verdict} (fail:runs {seen}:{len(judged)})"
 
     def go(self) -> tuple[int | None, str]:
-        s, n, st = self.search, self.search.n, self.state
-        tries = 0
-        while s.evidence.get(n, Evidence()).bad == 0:
-            if tries >= 10:
-                return None, "the bad commit does not show the target in 10 runs"
-            st.steps += 1
-            self.probe([n])
-            if n in s.skipped:
-                return None, "the bad commit cannot be tested (build or boot broken)"
-            tries += 1
-        while True:
-            clean = s.evidence.get(0, Evidence())
-            if clean.bad:
-                return None, "the good commit shows the target too: not a regression here"
-            if clean.runs >= runs_to_clear(s.p(), st.confidence):
-                break
-            st.steps += 1
-            self.probe([0])
-            if 0 in s.skipped:
-                return None, "the good commit cannot be tested (build or boot broken)"
-        while not s.done(st.confidence) and len(st.runs) < st.max_runs:
-            if all(i in s.skipped for i in range(1, n)):
-                break
-            room = max(1, min(st.parallel, st.max_runs - len(st.runs)))
-            picks = s.next_commits(room)
-            st.steps += 1
-            self.probe(picks)
-        k, mass = s.best()
-        if mass < st.confidence:
-            return k, f"LOW CONFIDENCE: {mass:.0%} after {len(st.runs)} runs (budget spent)"
-        return k, ""
+        """The culprit (None: refused) and a note on any doubt."""
+        st = self.state
+        res = run_search(self.search, self.probe, st.confidence, st.max_runs, st.parallel,
+                         after=self._round_done)  # fmt: skip
+        if res.culprit is None or res.confidence >= st.confidence:
+            return res.culprit, res.reason
+        low = f"LOW CONFIDENCE: {res.confidence:.0%} after {res.runs} runs (budget spent)"
+        return res.culprit, low
 
 
 def _commit_info(git: Git, sha: str) -> dict[str, Any]:
@@ -320,18 +296,19 @@ def _image_sha(image: Path) -> str:
 
 def table(state: State) -> list[str]:
     rows: dict[str, Evidence] = {}
+    skips: dict[str, int] = {}
     for r in state.runs:
+        o = Outcome.from_dict(r["outcome"])
         e = rows.setdefault(r["commit"], Evidence())
-        o = r["outcome"]
-        if not o["skip"] and not o["unrelated"]:
+        if o.votes:
             e.runs += 1
-            e.bad += int(o["bad"])
+            e.bad += int(o.bad)
+        skips[r["commit"]] = skips.get(r["commit"], 0) + int(not o.votes)
     out = []
     for i, c in enumerate(state.commits):
-        if c in rows or any(r["commit"] == c for r in state.runs):
-            n_skip = sum(1 for r in state.runs if r["commit"] == c and r["outcome"]["skip"])
-            note = f" (+{n_skip} skipped)" if n_skip else ""
-            out.append(f"  {i:3d} {c[:12]}  fail:runs {rows.get(c, Evidence())}{note}")
+        if c in rows:
+            note = f" (+{skips[c]} without a verdict)" if skips[c] else ""
+            out.append(f"  {i:3d} {c[:12]}  fail:runs {rows[c]}{note}")
     return out
 
 
@@ -373,9 +350,10 @@ def mark_git_bisect(git: Git, state: State, culprit: int | None) -> None:
     git("bisect", "reset", check=False)
     git("bisect", "start", "--no-checkout", c[-1], c[0], check=False)
     for r in state.runs:
-        if r["outcome"]["bad"]:
+        o = Outcome.from_dict(r["outcome"])
+        if o.bad:
             git("bisect", "bad", r["commit"], check=False)
-        elif r["outcome"]["skip"]:
+        elif o.skip:
             git("bisect", "skip", r["commit"], check=False)
     if culprit is not None and culprit > 0:
         git("bisect", "good", c[culprit - 1], check=False)
