@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "no jobs"
     print(f"matrix {m.name}: {counts}  ({result.run_dir})")
     for job in result.report.run.jobs:
-        what = job.title or job.reason
+        # XFAIL: the reason says what was caught as expected
+        what = job.reason if str(job.status) == "XFAIL" else job.title or job.reason
         waived = f"  (waived: {'; '.join(job.waived)})" if job.waived else ""
         if "waived" in what:
             waived = ""
