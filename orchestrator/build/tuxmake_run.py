@@ -263,7 +263,22 @@ def sandbox_argv(params: dict[str, Any], box: Sandbox | None = None) -> list[str
     setpriv = require_tool("setpriv", "util-linux")
     drop = [setpriv, f"--reuid={box.uid}", f"--regid={box.uid}", "--clear-groups"]
     drop += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-    return [*argv, "--", *drop, "--", sys.executable, "-m", "orchestrator.build.tuxmake_run"]
+    # Then, as that uid, a user namespace that may create no further ones: no namespace
+    # root for the build to become (tuxmake's offline mode would `unshare --map-root-user`;
+    # without it tuxmake builds directly, the network being gone already).
+    nest = [bwrap, "--unshare-user", "--disable-userns", "--dev-bind", "/", "/"]
+    nest += ["--die-with-parent"]
+    return [
+        *argv,
+        "--",
+        *drop,
+        "--",
+        *nest,
+        "--",
+        sys.executable,
+        "-m",
+        "orchestrator.build.tuxmake_run",
+    ]
 
 
 def stable_environment(tree: Tree, timestamp: str) -> dict[str, str]:

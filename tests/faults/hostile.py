@@ -71,6 +71,6 @@ def said(res: subprocess.CompletedProcess[str]) -> str:
     """What the hostile Makefile reported (the line of its $(error ...))."""
     for line in res.stderr.splitlines():
         if RESULT in line:
-            return line.split(RESULT, 1)[1].strip()
+            return line.split(RESULT, 1)[1].strip().removesuffix(".  Stop.").strip()
     raise AssertionError(f"the hostile Makefile never ran (exit {res.returncode}):\n"
                          + res.stderr[-3000:])  # fmt: skip

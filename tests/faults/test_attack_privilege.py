@@ -22,9 +22,11 @@ pytestmark = pytest.mark.integration
 def test_a_series_cannot_remount_the_host_or_keep_privileges(tmp_path: Path) -> None:
     marker = Path("/usr") / f"kto-attack-{uuid.uuid4().hex}"
     block = (
-        "KTO_RESULT := $(shell echo uid=$$(id -u); grep CapEff /proc/self/status | tr -d '\\t'; "
+        "KTO_RESULT := $(shell echo uid=$$(id -u) host-uid=$$(awk '{print $$2}' "
+        "/proc/self/uid_map | head -1); grep CapEff /proc/self/status | tr -d '\\t'; "
         f"mount -o remount,bind,rw / 2>/dev/null && echo REMOUNTED; "
         f"touch {marker} 2>/dev/null && echo WROTE-USR; "
+        "unshare -Ur true 2>/dev/null && echo NEW-USERNS; "
         "unshare -Urm sh -c 'mount -o remount,bind,rw / && echo USERNS-REMOUNTED; "
         f"touch {marker} && echo USERNS-WROTE' 2>/dev/null)\n"
     )
@@ -33,8 +35,8 @@ def test_a_series_cannot_remount_the_host_or_keep_privileges(tmp_path: Path) -> 
         got = hostile.said(res)
         assert res.returncode == 5, res.stderr[-2000:]
         assert "CapEff:0000000000000000" in got, got
-        assert "uid=0" not in got, got
-        for word in ("REMOUNTED", "WROTE"):
+        assert "uid=0" not in got and "host-uid=0" not in got, got
+        for word in ("REMOUNTED", "WROTE", "NEW-USERNS"):
             assert word not in got, got
         assert not marker.exists(), "the series wrote into /usr"
     finally:
