@@ -111,8 +111,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line.text()}")
         if not c.lines:
             print("  nothing new, fixed or unstable" + ("" if c.history else " (first run)"))
-    for name in ("junit", "html"):
-        print(f"  {name + ':':7} {result.report.files[name]}")
+    # Each finding as the bug it is across nights (the store's numbers, open since, fail:runs).
+    for ref in result.report.known.bugs() if result.report.known else []:
+        print(f"  bug {ref.label()}")
+    for name in ("junit", "html", "bugs"):
+        if name in result.report.files:
+            print(f"  {name + ':':7} {result.report.files[name]}")
     if result.interrupted:
         print(f"  interrupted: kto matrix {args.matrix} --resume {result.run_dir.name}")
     return result.exit_code
