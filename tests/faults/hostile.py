@@ -38,7 +38,8 @@ def series(tmp_path: Path, block: str, name: str = "attack") -> Path:
     stop = f"$(error {RESULT} $(KTO_RESULT))\n"
     # A unique line per series: a new series hash, so no cached artifact answers it.
     tag = f"# kto attack test {name} {uuid.uuid4().hex}\n"
-    patched = [*lines[:6], tag, block.rstrip("\n") + "\n", stop, *lines[6:]]
+    added = block.rstrip("\n").splitlines(keepends=True)
+    patched = [*lines[:6], tag, *added[:-1], added[-1] + "\n", stop, *lines[6:]]
     diff = "".join(difflib.unified_diff(lines, patched, "a/Makefile", "b/Makefile"))
     d = tmp_path / name
     d.mkdir()
