@@ -1,5 +1,9 @@
 """A real Dask cluster on loopback for tests and benches: `dask scheduler` and N
-`dask worker` processes started here, each in its own session, stopped workers first."""
+`dask worker` processes started here, each in its own session, stopped workers first.
+
+nanny=True starts workers as `kto workers run` does: a nanny that starts the worker process,
+which runs the tasks (so a test can kill both, as a host crash or an OOM kill would); the
+default starts the worker process alone (--no-nanny: the pid a bench kills is the worker)."""
 
 from __future__ import annotations
 
@@ -33,23 +37,41 @@ def _start(*argv: str) -> subprocess.Popen[bytes]:
     )
 
 
+def _wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
+    """Until the scheduler has n workers (not a fixed sleep: a loaded host is slower)."""
+    from distributed import Client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with Client(address, timeout="5s") as client:
+                client.wait_for_workers(n, timeout=max(1.0, deadline - time.monotonic()))
+                return
+        except (OSError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @contextmanager
-def loopback_cluster(workers: int = 2) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """(scheduler address, worker processes); one thread per worker, as kto asks."""
+def loopback_cluster(
+    workers: int = 2, nanny: bool = False
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """(scheduler address, worker processes: the nannies, or the workers with
+    nanny=False); one thread per worker, as kto asks."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = [_start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
     try:
-        time.sleep(3)
         started = [
             _start(
-                "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                "--name", f"w{i}",
+                "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}",
+                *([] if nanny else ["--no-nanny"]),
             )
             for i in range(1, workers + 1)
         ]  # fmt: skip
         procs += started
-        time.sleep(4)
+        _wait_for_workers(address, workers)
         yield address, started
     finally:
         # Workers before the scheduler (a worker whose scheduler is gone spends its
