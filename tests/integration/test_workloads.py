@@ -113,3 +113,16 @@ def test_fatal_finding_ends_the_job_soon_after_the_report() -> None:
     reported = float(rows[finding["last_line"] - 1].split("\t")[0])
     assert o["seconds"] - reported <= 20, f"{o['seconds'] - reported:.1f} s after the report"
     assert o["seconds"] < 60 + 30, "the job ran into its time limit"
+
+
+def test_an_expected_finding_is_xfail_when_caught_and_fail_when_not() -> None:
+    # The broken series' WARNING, expected: caught is XFAIL ("caught as expected", exit 0).
+    # The same expectation on the baseline kernel: FAIL, "expected ... not seen" (exit 1).
+    title = "WARNING in takedown_cpu"
+    rc, job, out = _run("x86_64", "hotplug", "--duration", "3", "--patches", BROKEN,
+                        "--expect", title)  # fmt: skip
+    assert rc == 0 and job["status"] == "XFAIL", out
+    assert job["verdict"]["reason"] == f"caught as expected: {title}", out
+    rc, job, out = _run("x86_64", "hotplug", "--duration", "3", "--expect", title)
+    assert rc == 1 and job["status"] == "FAIL", out
+    assert job["verdict"]["reason"].startswith(f"expected {title!r} not seen"), out
