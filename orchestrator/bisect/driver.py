@@ -144,7 +144,8 @@ class Bisect:
             run = f"run {spec.repeat + 1}"
             progress.say(f"bisect: commit {i}/{self.search.n} {self.state.commits[i][:12]} {run}")
             return [(i, folder, run_job(spec, self.run_dir / folder, plan=plan_job(spec)))]
-        from orchestrator.matrix.driver import MatrixJob, execute
+        from orchestrator.matrix.driver import execute
+        from orchestrator.matrix.jobs import MatrixJob
 
         shown = ", ".join(f"{i} {self.state.commits[i][:12]}" for i in picks)
         progress.say(f"bisect: {len(picks)} commit(s) at once: {shown}")

@@ -55,7 +55,7 @@ from orchestrator.records.layout import INITRD, JOB_RECORD
 from orchestrator.records.verdict import Status
 
 if TYPE_CHECKING:
-    from orchestrator.matrix.driver import MatrixJob
+    from orchestrator.matrix.jobs import MatrixJob
 
 MAX_FILE = 256 << 20  # a job folder's file larger than this stays on the worker
 MAX_SENT = 64 << 20  # a series or fragment larger than this is not sent to a worker

@@ -17,12 +17,13 @@ from typing import Any
 
 from orchestrator import atomic, progress
 from orchestrator.errors import InfraError, KtoError, UserError
-from orchestrator.job.plan import JobPlan, plan_job
+from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import record_stopped, skipped
 from orchestrator.locks import file_lock
 from orchestrator.matrix.history import Classified, classify
+from orchestrator.matrix.jobs import MatrixJob
 from orchestrator.matrix.pool import Budget, Pool, Task, kto_argv
-from orchestrator.matrix.spec import Cell, Matrix, describe
+from orchestrator.matrix.spec import Matrix, describe
 from orchestrator.records import exits, runrecord
 from orchestrator.records.build_outcome import BUILD_OUTCOME, BuildOutcome
 from orchestrator.records.layout import JOB_RECORD
@@ -32,15 +33,6 @@ from orchestrator.records.verdict import Status
 from orchestrator.results.reports import Report, finish_run
 
 STATE = ".matrix"  # per-run scratch: specs, task logs, the run lock
-
-
-@dataclass
-class MatrixJob:
-    cell: Cell | None  # None: a job of another driver (a bisect probe)
-    spec: JobSpec
-    plan: JobPlan
-    folder: str
-    extra: dict[str, Any]
 
 
 @dataclass
