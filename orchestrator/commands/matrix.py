@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from orchestrator.matrix.driver import build_key, plan_jobs, resume_dir, run_matrix
 from orchestrator.matrix.pool import Budget
 from orchestrator.matrix.spec import load_matrix, resolve_matrix_path
+
+if TYPE_CHECKING:
+    from orchestrator.bugs.known import Known
+    from orchestrator.matrix.history import Line
 
 DESCRIPTION = (
     "Expand configs/matrix/FILE (or a path) into jobs, build each distinct "
@@ -108,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             for v in c.versions_changed:
                 print(f"    {v}")
         for line in c.lines:
-            print(f"  {line.text()}")
+            print(f"  {line.text()}{_as_bug(line, result.report.known)}")
         if not c.lines:
             print("  nothing new, fixed or unstable" + ("" if c.history else " (first run)"))
     # Each finding as the bug it is across nights (the store's numbers, open since, fail:runs).
@@ -120,3 +125,21 @@ def run(args: argparse.Namespace) -> int:
     if result.interrupted:
         print(f"  interrupted: kto matrix {args.matrix} --resume {result.run_dir.name}")
     return result.exit_code
+
+
+def _as_bug(line: Line, known: Known | None) -> str:
+    """A night-to-night line in bug terms: a NEW bug, a known bug seen in a new cell, or a
+    closed bug back (its "(2)"); the store decided which (orchestrator/bugs)."""
+    ref = None
+    if known is not None:
+        jobs = {job for job, _ in known.refs if job.startswith(f"{line.cell}-")}
+        ref = next((r for job in sorted(jobs) if (r := known.of(job, line.title))), None)
+    if ref is None:
+        return ""
+    if ref.back_of:
+        return f"  [bug #{ref.id} back: #{ref.back_of} was closed]"
+    if ref.new:
+        return f"  [NEW bug #{ref.id}]"
+    if line.cls == "new":
+        return f"  [bug #{ref.id}, {ref.state} since {ref.since}: seen in a new cell]"
+    return f"  [bug #{ref.id}]"
