@@ -163,20 +163,15 @@ def test_job_file_quotes_survive_sh(tmp_path: Path, command: str) -> None:
     shells = ["sh"] + (["/bin/busybox"] if Path("/bin/busybox").exists() else [])
     for sh in shells:
         prefix = [sh, "sh"] if sh.endswith("busybox") else [sh]
-        out = subprocess.run(
-            [*prefix, "-c", '. ./job.sh; printf %s "$KTO_CMD"'],
-            cwd=tmp_path,
-            capture_output=True,
-            check=True,
-        ).stdout.decode()
-        assert out == command, sh
-        args = subprocess.run(
-            [*prefix, "-c", '. ./job.sh; printf "%s|" $KTO_ARGS'],
-            cwd=tmp_path,
-            capture_output=True,
-            check=True,
-        ).stdout.decode()
-        assert args == "-v|'x|y'|"  # word-split like a command line, quotes are not re-parsed
+
+        def sourced(script: str, prefix: list[str] = prefix) -> str:
+            res = subprocess.run([*prefix, "-c", f". ./job.sh; {script}"], cwd=tmp_path,
+                                 capture_output=True, check=True)  # fmt: skip
+            return res.stdout.decode()
+
+        assert sourced('printf %s "$KTO_CMD"') == command, sh
+        # word-split like a command line, quotes are not re-parsed
+        assert sourced('printf "%s|" $KTO_ARGS') == "-v|'x|y'|"
 
 
 def test_job_file_variables_and_archive() -> None:

@@ -47,30 +47,29 @@ def _set_state(
     )
 
 
-def close(store: Store, bug_id: int, who: str, reason: str, commit: str | None = None) -> str:
-    """Fixed (by a commit, when given)."""
+def _close(store: Store, bug_id: int, who: str, state: str, reason: str, **extra: object) -> str:
+    """A triage decision that closes a bug (fixed, invalid): checked, recorded with who and
+    why, its numbers refreshed, in one write."""
     with store.write() as db:
         row = _bug(db, bug_id)
-        _not_dup(row, "close")
-        if row["state"] == "fixed":
-            raise UserError(f"{_name(row)} is already fixed ({row['closed_reason']})")
-        why = f"{reason} (fixed by {commit})" if commit else reason
-        _set_state(db, row, "fixed", who, why, fixed_commit=commit)
-        event(db, bug_id, "fixed", who, why, None)
+        _not_dup(row, "close" if state == "fixed" else f"mark {state}")
+        if row["state"] == state:
+            was = f" ({row['closed_reason']})" if state == "fixed" else ""
+            raise UserError(f"{_name(row)} is already {state}{was}")
+        _set_state(db, row, state, who, reason, **extra)
+        event(db, bug_id, state, who, reason, None)
         refresh(db, {bug_id})
-    return f"{_name(row)}: fixed"
+    return f"{_name(row)}: {state}"
+
+
+def close(store: Store, bug_id: int, who: str, reason: str, commit: str | None = None) -> str:
+    """Fixed (by a commit, when given)."""
+    why = f"{reason} (fixed by {commit})" if commit else reason
+    return _close(store, bug_id, who, "fixed", why, fixed_commit=commit)
 
 
 def invalid(store: Store, bug_id: int, who: str, reason: str) -> str:
-    with store.write() as db:
-        row = _bug(db, bug_id)
-        _not_dup(row, "mark invalid")
-        if row["state"] == "invalid":
-            raise UserError(f"{_name(row)} is already invalid")
-        _set_state(db, row, "invalid", who, reason)
-        event(db, bug_id, "invalid", who, reason, None)
-        refresh(db, {bug_id})
-    return f"{_name(row)}: invalid"
+    return _close(store, bug_id, who, "invalid", reason)
 
 
 def reopen(store: Store, bug_id: int, who: str, reason: str) -> str:

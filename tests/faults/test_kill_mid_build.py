@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from ..integration.kto_cli import KTO_ARGV
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -38,9 +39,7 @@ def test_signal_mid_build_leaves_no_make_behind(
     frag.write_text(f"# {uuid.uuid4()}\nCONFIG_PRINTK=y\n")  # new inputs: the config step runs
     scratch = str(work_dir("debian-6.1", "x86_64") / "kconfig")
     argv = [
-        sys.executable,
-        "-m",
-        "orchestrator.cli",
+        *KTO_ARGV,
         "build",
         "--arch",
         "x86_64",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+KTO_ARGV = [sys.executable, "-m", "orchestrator.cli"]  # the CLI as a user runs it, this venv
 
 
 def kto(
@@ -18,7 +19,7 @@ def kto(
     """`results`: the run directories go there (KTO_RESULTS), not into the checkout."""
     env = {**os.environ, "KTO_RESULTS": str(results)} if results else None
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
+        [*KTO_ARGV, *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import struct
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from .kto_cli import REPO, kto, kto_json
+from .kto_cli import KTO_ARGV, REPO, kto, kto_json
 
 pytestmark = pytest.mark.integration
 
@@ -87,9 +86,7 @@ def test_two_builds_of_one_tree_take_turns(tmp_path: Path) -> None:
     frag = tmp_path / "again.config"
     frag.write_text(f"# {uuid.uuid4()}\nCONFIG_PRINTK=y\n")
     argv = [
-        sys.executable,
-        "-m",
-        "orchestrator.cli",
+        *KTO_ARGV,
         "build",
         "--arch",
         "sparc64",

@@ -8,20 +8,19 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from junitparser import Error, Failure, JUnitXml
 
-from .kto_cli import REPO
+from .kto_cli import KTO_ARGV, REPO
 
 pytestmark = pytest.mark.integration
 
 
 def _kto(results: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
+        [*KTO_ARGV, *args],
         cwd=REPO,
         env={**os.environ, "KTO_RESULTS": str(results)},
         capture_output=True,
@@ -93,7 +92,7 @@ def test_run_records_and_reports(tmp_path: Path, arch: str) -> None:
 def test_ctrl_c_still_leaves_records_and_reports(tmp_path: Path) -> None:
     results = tmp_path / "results"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", "--arch", "arm64", "--", "sleep", "300"],
+        [*KTO_ARGV, "run", "--arch", "arm64", "--", "sleep", "300"],
         cwd=REPO,
         env={**os.environ, "KTO_RESULTS": str(results)},
         stdout=subprocess.PIPE,
