@@ -39,12 +39,12 @@ def test_job_for_network_sets_vars_and_authorized_key(tmp_path) -> None:
         check=True,
     ).stdout
     assert out == "1|300"
-    data = job_archive("command", "true", net=True, authorized_key="ssh-ed25519 AAAA kto")
+    data = job_archive("command", command="true", net=True, authorized_key="ssh-ed25519 AAAA kto")
     (tmp_path / "job.cpio").write_bytes(data)
     listing = subprocess.run(["cpio", "-itv"], input=data, capture_output=True, check=True)
     assert b"root/.ssh/authorized_keys" in listing.stdout
     assert b"-rw-------" in listing.stdout.split(b"authorized_keys")[0].splitlines()[-1]
-    keyed = job_archive("command", "true", net=True, host_key=make_host_key().dropbear)
+    keyed = job_archive("command", command="true", net=True, host_key=make_host_key().dropbear)
     listing = subprocess.run(["cpio", "-itv"], input=keyed, capture_output=True, check=True)
     line = next(x for x in listing.stdout.splitlines() if x.endswith(b"_ed25519_host_key"))
     assert line.startswith(b"-rw-------"), line

@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import atomic, progress
 from orchestrator.config.arch import ArchProfile
@@ -364,19 +364,17 @@ def job_script(
 
 def job_archive(
     test: str,
-    command: str | None = None,
-    shell: bool = False,
-    args: str = "",
-    net: bool = False,
-    hold: int = 0,
+    *,
     authorized_key: str | None = None,
     host_key: bytes | None = None,
+    **job: Any,
 ) -> bytes:
-    """A small uncompressed newc archive holding the job file, appended to the base.
+    """A small uncompressed newc archive holding the job file (job_script(test, **job)),
+    appended to the base.
 
     host_key: dropbear's host key file for this boot (guest/ssh.py make_host_key)."""
     ar = Archive()
-    ar.file(guest_protocol.JOB_FILE, job_script(test, command, shell, args, net, hold).encode())
+    ar.file(guest_protocol.JOB_FILE, job_script(test, **job).encode())
     if authorized_key:
         ar.file("root/.ssh/authorized_keys", authorized_key.encode() + b"\n", 0o600)
     if host_key:
