@@ -165,3 +165,54 @@ def test_an_untrusted_build_without_bwrap_is_exit_6_never_an_unsandboxed_build(
         trust.require_sandbox()
     assert err.value.exit_code == 6
     assert "bubblewrap" in str(err.value)
+
+
+@pytest.mark.integration
+def test_qemu_runs_unprivileged_in_its_own_seccomp_sandbox(tmp_path: Path) -> None:
+    """A guest that took over QEMU (a TCG or device-model bug) holds QEMU's privileges:
+    while a guest runs, QEMU is KTO_QEMU_UID, not root, with no capability and no group, in
+    seccomp filter mode (-sandbox), and holds no descriptor of kto's but the job's files and
+    its console. Before issue 27 QEMU ran as root (all capabilities), with no -sandbox."""
+    import os
+    import re
+    import time
+
+    from orchestrator.vm.session import qemu_uid
+
+    uid = qemu_uid()
+    assert uid is not None, "this test is about kto running as root"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "boot", "--arch", "x86_64", "--", "sleep", "30"],
+        cwd=REPO,
+        env={**os.environ, "KTO_RESULTS": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        pids: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not pids:
+            res = subprocess.run(
+                ["pgrep", "-f", f"qemu-system-.*guest=kto:{tmp_path}"],
+                capture_output=True,
+                text=True,
+            )
+            pids = res.stdout.split()
+            time.sleep(0.2)
+        assert pids, "QEMU never started"
+        pid = pids[0]
+        status = Path(f"/proc/{pid}/status").read_text()
+        field = dict(re.findall(r"^(\w+):[ \t]*(.*)$", status, re.M))
+        assert field["Uid"].split() == [str(uid)] * 4, field["Uid"]
+        assert field["Gid"].split() == [str(uid)] * 4, field["Gid"]
+        assert field["Groups"] == ""
+        assert int(field["CapEff"], 16) == 0 and int(field["CapPrm"], 16) == 0
+        assert field["Seccomp"] == "2", "QEMU runs without its seccomp sandbox"
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert b"-sandbox" in cmdline
+        fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        files = [f for f in fds if f.startswith("/") and not f.startswith("/dev/")]
+        assert all(str(tmp_path) in f or "/builds/" in f for f in files), files
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
