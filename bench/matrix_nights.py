@@ -45,8 +45,8 @@ def check(ok: bool, what: str) -> None:
 
 def move_branch(night: int) -> str:
     """Night 1: the tree plus a harmless commit; night 2: plus the regression."""
-    from orchestrator.build.git import Git
     from orchestrator.build.trees import resolve_tree, tree_lock
+    from orchestrator.git import Git
 
     tree = resolve_tree("debian-6.1")
     git = Git(tree.worktree)

@@ -26,6 +26,7 @@ RANKS = (
     "orphan",
     "config",
     "proc",
+    "git",  # the one git wrapper: nothing a repository configures runs from kto's calls
     "records",
     "parser",
     "symbolize",

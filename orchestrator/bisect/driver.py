@@ -22,8 +22,8 @@ from typing import Any
 
 from orchestrator import atomic, progress
 from orchestrator.bisect.search import Evidence, Outcome, Search, run_search, runs_to_clear
-from orchestrator.build.git import Git
 from orchestrator.errors import UserError
+from orchestrator.git import Git
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import JobResult, load_result, run_job
 from orchestrator.records import exits, runrecord

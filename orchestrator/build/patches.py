@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator.build import mailfix
-from orchestrator.build.git import Git
 from orchestrator.build.trees import Tree
 from orchestrator.errors import PatchApplyError, UserError
+from orchestrator.git import Git
 from orchestrator.proc import require_tool, run
 
 WORK_BRANCH = "kto/work"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import progress
-from orchestrator.build.git import Git
 from orchestrator.config.schema import BadYAML, safe_load
 from orchestrator.errors import ConfigError, MissingDependency, UserError
+from orchestrator.git import Git
 from orchestrator.locks import file_lock
 from orchestrator.paths import cache_dir, kernels_dir
 from orchestrator.proc import run

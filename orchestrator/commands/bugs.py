@@ -12,7 +12,7 @@ from orchestrator.bugs import actions, query
 from orchestrator.bugs.known import run_date
 from orchestrator.bugs.record import ensure_imported, write_dashboard
 from orchestrator.bugs.store import Store, open_store
-from orchestrator.errors import EXIT_OK, KtoError, UserError
+from orchestrator.errors import EXIT_OK, UserError
 from orchestrator.paths import results_dir
 from orchestrator.records.layout import FINDINGS
 
@@ -88,13 +88,9 @@ def _bug_id(text: str) -> int:
 
 def who() -> str:
     """Who triaged: `git config user.name`, else $USER."""
-    from orchestrator.proc import run as run_tool
+    from orchestrator.git import user_config
 
-    try:
-        res = run_tool(["git", "config", "--get", "user.name"], check=False, timeout=10)
-        name = res.stdout.strip() if res.returncode == 0 else ""
-    except KtoError:
-        name = ""
+    name = user_config("user.name")
     return name or os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
 
 

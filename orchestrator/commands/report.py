@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.errors import KtoError
 from orchestrator.records import runrecord, waivers
 from orchestrator.records.model import Run, resolve_run
 from orchestrator.results.compare import summary_lines
@@ -52,13 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _git_config(key: str) -> str | None:
-    from orchestrator.proc import run as run_tool
+    from orchestrator.git import user_config
 
-    try:
-        res = run_tool(["git", "config", "--get", key], check=False, timeout=10)
-    except KtoError:
-        return None
-    return (res.stdout.strip() or None) if res.returncode == 0 else None
+    return user_config(key)
 
 
 def _history(run: Run) -> dict[tuple[str, str], str]:

@@ -63,6 +63,8 @@ def build_request(plan: JobPlan, jobs: int | None = None) -> BuildRequest:
         fragments=list(plan.fragments),
         jobs=jobs,
         sandbox=s.sandbox,
+        trusted_tree=s.trusted_tree,
+        i_trust_this_series=s.i_trust_this_series,
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import KtoError
+from orchestrator.git import Git
 from orchestrator.proc import run
 
 TIMEOUT = 30.0
@@ -64,7 +65,7 @@ def _script_from(tree: Path, commit: str | None, tmp: Path) -> Path | None:
     """The script to run: the base commit's copy if there is a commit, else the tree's."""
     if commit and (tree / ".git").exists():
         try:
-            res = run(["git", "-C", str(tree), "show", f"{commit}:{SCRIPT}"], check=False)
+            res = Git(tree)("show", f"{commit}:{SCRIPT}", check=False)
         except KtoError:
             res = None
         if res is not None and res.returncode == 0:

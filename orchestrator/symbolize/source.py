@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from orchestrator.errors import KtoError
-from orchestrator.proc import run
+from orchestrator.git import Git
 
 GIT_TIMEOUT = 30.0
 
@@ -51,10 +51,8 @@ class SourceLines:
         if self.commit and (self.root / ".git").exists():
             # Read-only, independent of the worktree's state; a missing object is an answer.
             try:
-                res = run(
-                    ["git", "-C", str(self.root), "show", f"{self.commit}:{path}"],
-                    check=False,
-                    timeout=GIT_TIMEOUT,
+                res = Git(self.root)(
+                    "show", f"{self.commit}:{path}", check=False, timeout=GIT_TIMEOUT
                 )
             except (KtoError, UnicodeDecodeError):
                 return None

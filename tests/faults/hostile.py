@@ -31,7 +31,7 @@ def series(tmp_path: Path, block: str, name: str = "attack") -> Path:
     """A one-patch series directory whose Makefile runs `block` (make syntax) and then
     fails the build with `kto attack result: $(KTO_RESULT)`."""
     t = tree()
-    from orchestrator.build.git import Git
+    from orchestrator.git import Git
 
     original = Git(t.repo).out("show", f"{t.base_commit}:Makefile") + "\n"
     lines = original.splitlines(keepends=True)

@@ -1,7 +1,7 @@
 """Attack: a series whose Makefile rewrites the tree's git repository (for Debian-source
 trees the worktree is the repository itself): core.fsmonitor and a hook in .git, so that
 kto's next git call in that tree runs the attacker's command as root. In the sandbox the
-tree, its .git included, is read-only; and kto's own git calls (build/git.py) switch off
+tree, its .git included, is read-only; and kto's own git calls (orchestrator/git.py) switch off
 every command a repository's configuration can name, so even a repository that does carry
 such a configuration runs nothing (the second test).
 
@@ -37,7 +37,7 @@ def _poison(marker: Path) -> str:
 
 @pytest.mark.integration
 def test_a_series_cannot_change_the_repository_kto_runs_git_in(tmp_path: Path) -> None:
-    from orchestrator.build.git import Git
+    from orchestrator.git import Git
 
     tree = hostile.tree()
     marker = Path("/var/tmp") / f"kto-attack-{uuid.uuid4().hex}"
@@ -74,7 +74,7 @@ def test_kto_git_calls_run_nothing_a_repository_configures(tmp_path: Path) -> No
     drivers (selected by a .gitattributes a series can add) and the pager: every git call
     a build makes (status, checkout, clean, am -3 with a conflict, diff, format-patch)
     runs none of them."""
-    from orchestrator.build.git import Git
+    from orchestrator.git import Git
 
     marker = tmp_path / "ran"
     repo = tmp_path / "repo"

@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _escaping_series(tmp_path: Path, marker: Path, port: int) -> Path:
-    from orchestrator.build.git import Git
     from orchestrator.build.trees import resolve_tree, tree_lock
+    from orchestrator.git import Git
 
     tree = resolve_tree("debian-6.1")
     git = Git(tree.worktree)

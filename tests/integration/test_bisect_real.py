@@ -29,8 +29,8 @@ CULPRIT = 3  # of the 4 commits
 def _history(series: str = "broken-offline-warn") -> tuple[str, list[str]]:
     """main + 4 commits on BRANCH, the 3rd from `series` (re-created each time, under the
     tree lock). Four are enough to need two bisect steps; each more costs a build and boots."""
-    from orchestrator.build.git import Git
     from orchestrator.build.trees import resolve_tree, tree_lock
+    from orchestrator.git import Git
 
     tree = resolve_tree("debian-6.1")
     git = Git(tree.worktree)

@@ -103,8 +103,15 @@ class Git:
             *args[1:],
         ]
 
-    def __call__(self, *args: str, check: bool = True, input: str | None = None) -> Result:
-        return run(self.argv(*args), cwd=self.repo, check=check, input=input, env=_ENV)
+    def __call__(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        argv = self.argv(*args)
+        return run(argv, cwd=self.repo, check=check, input=input, env=_ENV, timeout=timeout)
 
     def out(self, *args: str) -> str:
         return self(*args).stdout.strip()
@@ -117,3 +124,18 @@ class Git:
 
     def is_clean(self) -> bool:
         return self.out("status", "--porcelain", "--untracked-files=no") == ""
+
+
+def user_config(key: str) -> str | None:
+    """`git config --get KEY` where kto was started (user.name, user.email for mails and
+    triage), through the same overrides: the directory may be any tree."""
+    from orchestrator.errors import KtoError
+
+    # Not Git.__call__: its fixed identity (user.name=kto) is what this asks about. Reading
+    # configuration runs nothing a repository names; the overrides still go first.
+    argv = ["git", *_overrides([]), "config", "--get", key]
+    try:
+        res = run(argv, cwd=Path.cwd(), check=False, env=_ENV, timeout=10)
+    except KtoError:
+        return None
+    return (res.stdout.strip() or None) if res.returncode == 0 else None
