@@ -60,13 +60,15 @@ def test_a_fork_bomb_is_bounded_and_stopped(tmp_path: Path) -> None:
     watcher.start()
     t0 = time.monotonic()
     try:
-        env = {"KTO_SANDBOX_NPROC": str(NPROC), "KTO_SANDBOX_WALL_S": "45"}
+        # Each step (config, kernel) has the limit; the bomb is in the top Makefile, which
+        # both parse, so whichever runs is the one stopped.
+        env = {"KTO_SANDBOX_NPROC": str(NPROC), "KTO_SANDBOX_WALL_S": "20"}
         res = hostile.build(patches, env=env, timeout=600)
     finally:
         done.set()
         watcher.join()
     assert res.returncode == 5, res.stderr[-2000:]
-    assert "ran longer than 45 s (KTO_SANDBOX_WALL_S)" in res.stderr, res.stderr[-2000:]
+    assert "ran longer than 20 s (KTO_SANDBOX_WALL_S)" in res.stderr, res.stderr[-2000:]
     assert time.monotonic() - t0 < 300
     assert 20 < peak <= NPROC + 5, f"{peak} processes of the sandbox uid at once"
     time.sleep(1)
