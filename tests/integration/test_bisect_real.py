@@ -82,18 +82,23 @@ def test_bisect_finds_the_commit_that_breaks_cpu_offline(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_bisect_finds_a_flaky_commit_and_says_how_sure(tmp_path: Path) -> None:
     base, commits = _history("broken-offline-flaky")
-    res = _bisect(tmp_path, base, commits[-1])
-    assert res.returncode == 0, res.stdout + res.stderr[-4000:]
     culprit = commits[CULPRIT - 1]
-    m = re.search(r"first bad commit \((\d+\.\d)% confidence\): (\w+) ", res.stdout)
-    assert m and m.group(2) == culprit[:12] and float(m.group(1)) >= 99.9, res.stdout
-    run = (tmp_path / "results" / "latest").resolve()
-    state = json.loads((run / "bisect.json").read_text())
-    assert state["target"]["titles"] == ["WARNING in takedown_cpu"]
-    at = state["commits"].index  # 0 good .. 4 bad
-    after = [r["outcome"] for r in state["runs"] if at(r["commit"]) >= CULPRIT]
-    before = [r["outcome"] for r in state["runs"] if at(r["commit"]) < CULPRIT]
-    # the coin shows: clean runs at bad commits, and never a bad run before the culprit
+    # The coin may come up "warn" in every run at or after the culprit (4 runs: 1 in 16);
+    # the bisect is then right but no flaky run was seen, so it runs once more (1 in 256).
+    for attempt in range(2):
+        res = _bisect(tmp_path / f"try{attempt}", base, commits[-1])
+        assert res.returncode == 0, res.stdout + res.stderr[-4000:]
+        m = re.search(r"first bad commit \((\d+\.\d)% confidence\): (\w+) ", res.stdout)
+        assert m and m.group(2) == culprit[:12] and float(m.group(1)) >= 99.9, res.stdout
+        run = (tmp_path / f"try{attempt}" / "results" / "latest").resolve()
+        state = json.loads((run / "bisect.json").read_text())
+        assert state["target"]["titles"] == ["WARNING in takedown_cpu"]
+        at = state["commits"].index  # 0 good .. 4 bad
+        after = [r["outcome"] for r in state["runs"] if at(r["commit"]) >= CULPRIT]
+        before = [r["outcome"] for r in state["runs"] if at(r["commit"]) < CULPRIT]
+        assert not any(o["bad"] for o in before), res.stdout  # never a bad run before it
+        if any(not o["bad"] for o in after):
+            break
+    # the coin shows: clean runs at bad commits too
     assert any(not o["bad"] for o in after) and any(o["bad"] for o in after), res.stdout
-    assert not any(o["bad"] for o in before), res.stdout
     print(res.stdout)  # the fail:runs table and the cost line, for the record
