@@ -126,6 +126,17 @@ class Git:
         return self.out("status", "--porcelain", "--untracked-files=no") == ""
 
 
+def git_safe_env() -> dict[str, str]:
+    """The overrides as environment (GIT_CONFIG_COUNT/KEY_n/VALUE_n, git >= 2.31), for a git
+    that kto does not start itself (get_maintainer.pl's `git ls-files`): the same keys
+    switched off as on kto's own calls."""
+    env = dict(_ENV)
+    env["GIT_CONFIG_COUNT"] = str(len(SAFE_CONFIG))
+    for i, (key, value) in enumerate(SAFE_CONFIG):
+        env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
+    return env
+
+
 def user_config(key: str) -> str | None:
     """`git config --get KEY` where kto was started (user.name, user.email for mails and
     triage), through the same overrides: the directory may be any tree."""

@@ -7,7 +7,7 @@ trusted: a tree named in kernels/trees.yaml (unless `trusted: false`) or `--tree
 Everything else is untrusted and built in the sandbox (build/tuxmake_run.py): a series from
 an mbox or a patch directory, any ref or range of a tree nobody declared trusted, every
 bisect probe of such a range (each is a JobSpec that comes through here). A driver may
-decide for itself (JobSpec.sandbox True/False): the matrix sandboxes every build.
+decide for itself (JobSpec.sandbox True/False); the matrix, Dask and bisect leave it here.
 
 What ran in the sandbox lives in the untrusted domain: its own build directories, compiler
 cache and cache keys, so nothing it leaves behind is ever read by a trusted build. A trusted
@@ -38,6 +38,9 @@ class Trust:
     sandbox: bool
     reason: str
     vouched: bool = False  # --i-trust-this-series
+    # The tree itself (its base commit, before any series): decoding runs the base
+    # commit's scripts/get_maintainer.pl only from a trusted tree.
+    tree_trusted: bool = False
 
     @property
     def domain(self) -> str:
@@ -49,6 +52,7 @@ class Trust:
             "domain": self.domain,
             "reason": self.reason,
             "i_trust_this_series": self.vouched,
+            "tree_trusted": self.tree_trusted,
         }
 
 
@@ -76,14 +80,15 @@ def decide(
 ) -> Trust:
     """The policy. `sandbox`: what the user or the driver asked (None: decide here)."""
     why = untrusted_because(tree_name, tree_trusted, series_kind)
+    tree = {"tree_trusted": tree_trusted}
     if sandbox is None:
         if why is None:
-            return Trust(False, "commits of a trusted tree")
-        return Trust(True, why)
+            return Trust(False, "commits of a trusted tree", **tree)
+        return Trust(True, why, **tree)
     if sandbox:
-        return Trust(True, why or "--sandbox (asked for by the user or the driver)")
+        return Trust(True, why or "--sandbox (asked for by the user or the driver)", **tree)
     if why is None:
-        return Trust(False, "--no-sandbox; commits of a trusted tree")
+        return Trust(False, "--no-sandbox; commits of a trusted tree", **tree)
     if series_kind == "mbox" and not i_trust_this_series:
         raise UserError(
             "--no-sandbox: refused for a series from a mail (it would run its Makefiles "
@@ -91,7 +96,7 @@ def decide(
             hint="build it in the sandbox (drop --no-sandbox), or add --i-trust-this-series "
             "once you have read the series",
         )
-    return Trust(False, f"--no-sandbox, although {why}", vouched=i_trust_this_series)
+    return Trust(False, f"--no-sandbox, although {why}", vouched=i_trust_this_series, **tree)
 
 
 def _read_int(path: str) -> int | None:

@@ -53,6 +53,19 @@ class DebugInputs:
     build_id: str | None = None  # the vmlinux's build id when the kernel was built
 
 
+def _trusted_base(record: dict[str, Any]) -> str | None:
+    """The base commit whose get_maintainer.pl decoding may run: only a trusted tree's
+    (build/trust.py). A record from before trust was recorded has no `trust`: its trees
+    were kto's named ones."""
+    trust = record.get("trust")
+    if isinstance(trust, dict):
+        # Records of the first trust version said it only in the reason (build/trust.py).
+        why = str(trust.get("reason") or "")
+        if not trust.get("tree_trusted", "not declared trusted" not in why):
+            return None
+    return (record.get("inputs") or {}).get("base_commit")
+
+
 def inputs_from_build_record(record: dict[str, Any] | None) -> DebugInputs:
     """From build.json: its `debug` section (kto builds since issue 16) and inputs."""
     record = record or {}
@@ -67,7 +80,7 @@ def inputs_from_build_record(record: dict[str, Any] | None) -> DebugInputs:
         source_dir=path(debug.get("source_dir") or inputs.get("worktree")),
         build_dir=path(debug.get("build_dir")),
         commit=inputs.get("head_commit"),
-        trusted_commit=inputs.get("base_commit"),
+        trusted_commit=_trusted_base(record),
         build_id=debug.get("build_id"),
     )
 

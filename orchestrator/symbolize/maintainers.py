@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import KtoError
-from orchestrator.git import Git
+from orchestrator.git import Git, git_safe_env
 from orchestrator.proc import run
 
 TIMEOUT = 30.0
@@ -62,18 +62,19 @@ def parse_output(text: str, file: str) -> Maintainers:
 
 
 def _script_from(tree: Path, commit: str | None, tmp: Path) -> Path | None:
-    """The script to run: the base commit's copy if there is a commit, else the tree's."""
-    if commit and (tree / ".git").exists():
-        try:
-            res = Git(tree)("show", f"{commit}:{SCRIPT}", check=False)
-        except KtoError:
-            res = None
-        if res is not None and res.returncode == 0:
-            script = tmp / "get_maintainer.pl"
-            script.write_text(res.stdout)
-            return script
-    script = tree / SCRIPT
-    return script if script.is_file() else None
+    """The script to run: the trusted base commit's copy, never the worktree's (a series
+    under test may have changed or added it); None when there is no trusted commit."""
+    if not commit or not (tree / ".git").exists():
+        return None
+    try:
+        res = Git(tree)("show", f"{commit}:{SCRIPT}", check=False)
+    except KtoError:
+        return None
+    if res.returncode != 0:
+        return None
+    script = tmp / "get_maintainer.pl"
+    script.write_text(res.stdout)
+    return script
 
 
 def find_maintainers(
@@ -89,10 +90,16 @@ def find_maintainers(
     with tempfile.TemporaryDirectory(prefix="kto-maint-") as tmp:
         script = _script_from(tree, commit, Path(tmp))
         if script is None:
-            return Maintainers(file, note=f"{tree} has no {SCRIPT}: maintainers not looked up")
+            return Maintainers(
+                file,
+                note=f"no {SCRIPT} of a trusted base commit in {tree}: maintainers not looked up",
+            )
         argv = ["perl", str(script), *FLAGS, "-f", file]
         try:
-            res = run(argv, cwd=tree, check=False, timeout=timeout)
+            # The script runs `git ls-files` itself: with kto's overrides in the environment
+            # (nothing the repository configures runs), and HOME without a .get_maintainer.conf.
+            env = {**git_safe_env(), "HOME": tmp}
+            res = run(argv, cwd=tree, check=False, timeout=timeout, env=env)
         except KtoError as exc:
             return Maintainers(file, note=f"get_maintainer.pl: {exc.message.splitlines()[0]}")
     if res.returncode != 0:

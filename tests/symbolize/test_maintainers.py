@@ -1,9 +1,11 @@
 """get_maintainer.pl: on a real 6.1 tree if one is unpacked, on a minimal tree with a
-MAINTAINERS written here (the script linked from a real tree, never copied into kto), and
+MAINTAINERS written here (the script taken from a real tree at test time, never kept in kto), and
 the trees it cannot answer for."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,19 @@ F:\t*/
 """
 
 
+def committed(root: Path) -> str:
+    """The tree as a git commit kto trusts (a named tree's base): its sha."""
+    import subprocess
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    if not (root / ".git").exists():
+        subprocess.run([*git, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=root, check=True)
+    res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True)
+    return res.stdout.decode().strip()
+
+
 def minimal_tree(root: Path, script: Path | None) -> Path:
     """What get_maintainer.pl needs to accept a directory as a kernel tree."""
     for name in ("COPYING", "CREDITS", "Kbuild", "Makefile", "README"):
@@ -59,7 +74,8 @@ def minimal_tree(root: Path, script: Path | None) -> Path:
     (root / "mm" / "kto_test.c").write_text("int x;\n")
     (root / "MAINTAINERS").write_text(MAINTAINERS)
     if script is not None:
-        (root / "scripts" / "get_maintainer.pl").symlink_to(script)
+        # A copy, not a link: it runs from the tree's git commit, which would hold a link.
+        shutil.copyfile(script, root / "scripts" / "get_maintainer.pl")
     return root
 
 
@@ -87,7 +103,8 @@ def test_real_tree() -> None:
     tree = real_tree()
     if tree is None:
         pytest.skip(f"no kernel tree with MAINTAINERS under {TREES} (make run unpacks one)")
-    out = find_maintainers(tree, "mm/mmu_notifier.c")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True)
+    out = find_maintainers(tree, "mm/mmu_notifier.c", head.stdout.strip())
     assert out.note is None, out.note
     assert "linux-mm@kvack.org" in out.lists
     assert any("akpm@linux-foundation.org" in p for p in out.people)
@@ -98,7 +115,7 @@ def test_minimal_tree_with_a_real_script(tmp_path: Path) -> None:
     if tree is None:
         pytest.skip(f"no kernel tree under {TREES} to take scripts/get_maintainer.pl from")
     root = minimal_tree(tmp_path, tree / "scripts" / "get_maintainer.pl")
-    out = find_maintainers(root, "mm/kto_test.c")
+    out = find_maintainers(root, "mm/kto_test.c", committed(root))
     assert out.note is None, out.note
     assert out.people[:2] == ["Ada Maintainer <ada@example.org>", "Rex Reviewer <rex@example.org>"]
     assert "kto-test@lists.example.org" in out.lists
@@ -114,7 +131,8 @@ def test_no_maintainers_file(tmp_path: Path) -> None:
 
 
 def test_no_script(tmp_path: Path) -> None:
-    out = find_maintainers(minimal_tree(tmp_path, None), "mm/kto_test.c")
+    root = minimal_tree(tmp_path, None)
+    out = find_maintainers(root, "mm/kto_test.c", committed(root))
     assert "no scripts/get_maintainer.pl" in (out.note or "")
 
 
@@ -123,7 +141,7 @@ def test_a_failing_script_is_a_note(tmp_path: Path) -> None:
     fake.write_text('print STDERR "boom\\n"; exit 3;\n')
     (tmp_path / "t").mkdir()
     root = minimal_tree(tmp_path / "t", fake)
-    out = find_maintainers(root, "mm/kto_test.c")
+    out = find_maintainers(root, "mm/kto_test.c", committed(root))
     assert out.note == "get_maintainer.pl exit 3: boom"
 
 
@@ -135,21 +153,41 @@ def test_a_file_outside_the_tree_and_no_tree(tmp_path: Path) -> None:
 
 def test_the_script_comes_from_the_trusted_commit(tmp_path: Path) -> None:
     """A series that edits scripts/get_maintainer.pl does not get its Perl run: the copy
-    from the base commit runs, on the worktree's MAINTAINERS."""
-    import subprocess
-
+    from the base commit runs, on the worktree's MAINTAINERS; with no trusted commit (an
+    untrusted tree, a record that names none) nothing of the tree runs at all."""
     root = minimal_tree(tmp_path, None)
     script = root / "scripts" / "get_maintainer.pl"
     script.write_text("print 'Trusted One <trusted@example.org> (maintainer:X)', \"\\n\";\n")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
-    subprocess.run([*git, "init", "-q"], cwd=root, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], cwd=root, check=True)
-    base = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    base = committed(root)
     script.write_text("print 'Evil <evil@example.org> (maintainer:X)', \"\\n\";\n")  # a series
     assert find_maintainers(root, "mm/kto_test.c", commit=base).people == [
         "Trusted One <trusted@example.org>"
     ]
-    assert find_maintainers(root, "mm/kto_test.c").people == ["Evil <evil@example.org>"]
+    untrusted = find_maintainers(root, "mm/kto_test.c")
+    assert not untrusted.people and "of a trusted base commit" in (untrusted.note or "")
+
+
+@pytest.mark.parametrize(
+    ("trust", "runs"),
+    [
+        (None, True),  # a record from before trust was recorded: kto's named trees
+        (
+            {"domain": "untrusted", "reason": "the series comes from a mail", "tree_trusted": True},
+            True,
+        ),
+        ({"domain": "untrusted", "reason": "a git range in tree /x", "tree_trusted": False}, False),
+        (
+            {"domain": "untrusted", "reason": "a commit of tree /x, which is not declared trusted"},
+            False,
+        ),
+    ],
+)
+def test_only_a_trusted_trees_base_commit_gets_its_script_run(
+    trust: dict[str, object] | None, runs: bool
+) -> None:
+    from orchestrator.symbolize.decode import inputs_from_build_record
+
+    record: dict[str, object] = {"inputs": {"base_commit": "abc", "head_commit": "def"}}
+    if trust is not None:
+        record["trust"] = trust
+    assert (inputs_from_build_record(record).trusted_commit == "abc") is runs
