@@ -77,6 +77,19 @@ def _script_from(tree: Path, commit: str | None, tmp: Path) -> Path | None:
     return script
 
 
+# What get_maintainer.pl would read as options or run git in: left out of its view.
+HIDDEN = frozenset({".git", ".get_maintainer.conf", ".get_maintainer.ignore", ".scripts"})
+
+
+def _view(tree: Path, view: Path) -> Path:
+    """The tree's top level as links (MAINTAINERS, the sources, .mailmap), minus HIDDEN."""
+    view.mkdir()
+    for entry in tree.iterdir():
+        if entry.name not in HIDDEN:
+            (view / entry.name).symlink_to(entry)
+    return view
+
+
 def find_maintainers(
     tree: Path | None, file: str, commit: str | None = None, timeout: float = TIMEOUT
 ) -> Maintainers:
@@ -96,10 +109,14 @@ def find_maintainers(
             )
         argv = ["perl", str(script), *FLAGS, "-f", file]
         try:
-            # The script runs `git ls-files` itself: with kto's overrides in the environment
-            # (nothing the repository configures runs), and HOME without a .get_maintainer.conf.
+            # The series' files stay data: the script reads its options from a
+            # .get_maintainer.conf in the current dir, $HOME or .scripts (a series could add
+            # one: --self-test runs wget on MAINTAINERS' links through a shell), and runs
+            # `git ls-files` there. So it runs in a view of the tree without those and
+            # without .git, with kto's git overrides in the environment all the same.
+            view = _view(tree, Path(tmp) / "tree")
             env = {**git_safe_env(), "HOME": tmp}
-            res = run(argv, cwd=tree, check=False, timeout=timeout, env=env)
+            res = run(argv, cwd=view, check=False, timeout=timeout, env=env)
         except KtoError as exc:
             return Maintainers(file, note=f"get_maintainer.pl: {exc.message.splitlines()[0]}")
     if res.returncode != 0:

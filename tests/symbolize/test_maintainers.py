@@ -191,3 +191,16 @@ def test_only_a_trusted_trees_base_commit_gets_its_script_run(
     if trust is not None:
         record["trust"] = trust
     assert (inputs_from_build_record(record).trusted_commit == "abc") is runs
+
+
+def test_a_get_maintainer_conf_from_a_series_is_not_read(tmp_path: Path) -> None:
+    # The script takes options from ./.get_maintainer.conf (--self-test would have it run
+    # wget on MAINTAINERS' links through a shell); a series can add the file: it is data.
+    tree = real_tree()
+    if tree is None:
+        pytest.skip(f"no kernel tree under {TREES} to take scripts/get_maintainer.pl from")
+    root = minimal_tree(tmp_path, tree / "scripts" / "get_maintainer.pl")
+    base = committed(root)
+    (root / ".get_maintainer.conf").write_text("--nol\n")  # what the series adds
+    out = find_maintainers(root, "mm/kto_test.c", base)
+    assert "kto-test@lists.example.org" in out.lists, out
