@@ -38,6 +38,7 @@ RANKS = (
     "results",
     "matrix",
     "bisect",
+    "bot",  # after a night: auto-bisect, culprit mails, fix tests
     "commands",
     "cli",
 )

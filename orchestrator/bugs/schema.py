@@ -118,6 +118,44 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX events_bug ON events (bug_id)",
     ],
+    # 2: what the bot did about a bug: bisections (culprit or fix) and fixes tested.
+    [
+        """CREATE TABLE bisections (
+            id INTEGER PRIMARY KEY,
+            bug_id INTEGER NOT NULL REFERENCES bugs(id),
+            kind TEXT NOT NULL CHECK (kind IN ('culprit', 'fix')),
+            run_id TEXT NOT NULL,          -- the bisect's own run directory
+            night TEXT,                    -- the matrix run that started it (None: by hand)
+            cell TEXT NOT NULL,
+            good TEXT NOT NULL,            -- culprit: last commit without it; fix: with it
+            bad TEXT NOT NULL,
+            status TEXT NOT NULL,          -- running, interrupted, found, not-found, refused
+            commit_sha TEXT,               -- the culprit (or the fix)
+            subject TEXT,
+            author TEXT,
+            confidence REAL,
+            flags TEXT NOT NULL DEFAULT '[]',  -- JSON: why the culprit is implausible
+            mail TEXT,                     -- the .eml written for it (None: not mailed)
+            started TEXT NOT NULL,
+            finished TEXT
+        )""",
+        "CREATE INDEX bisections_bug ON bisections (bug_id, kind)",
+        """CREATE TABLE fix_tests (
+            id INTEGER PRIMARY KEY,
+            bug_id INTEGER NOT NULL REFERENCES bugs(id),
+            run_id TEXT NOT NULL,
+            patches TEXT NOT NULL,         -- what was tested: the series' path or subject
+            verdict TEXT NOT NULL,         -- gone, present, inconclusive, error
+            fails INTEGER NOT NULL,        -- with the fix
+            runs INTEGER NOT NULL,
+            control_fails INTEGER NOT NULL,  -- without it, same cell and commit
+            control_runs INTEGER NOT NULL,
+            confidence REAL,
+            mail TEXT,
+            created TEXT NOT NULL
+        )""",
+        "CREATE INDEX fix_tests_bug ON fix_tests (bug_id)",
+    ],
 ]
 
 VERSION = len(MIGRATIONS)

@@ -16,40 +16,30 @@ quoted-printable; otherwise it goes as 7bit/8bit.
 
 from __future__ import annotations
 
-import email.policy
-import email.utils
 import hashlib
-import re
-import textwrap
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from orchestrator import __version__, atomic
+from orchestrator import atomic
 from orchestrator.records.layout import HTML, MAIL_DIR
 from orchestrator.records.model import Job, Run
 from orchestrator.records.reproduce import kto_command
 from orchestrator.records.verdict import Status
 from orchestrator.results import decoded
 from orchestrator.results.compare import Comparison
-
-WIDTH = 76
-SMTP_LINE = 998
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The user's own name and address (`git config user.name/user.email`)."""
-
-    name: str | None = None
-    email: str | None = None
-
-    @property
-    def address(self) -> str | None:
-        if not self.email:
-            return None
-        return email.utils.formataddr((self.name or "", self.email))
+from orchestrator.results.mailtext import (
+    Identity,
+    field,
+    msgid,
+    new_message,
+    set_body,
+    signature,
+    slug,
+    verbatim,
+    wrap,
+)
 
 
 @dataclass(frozen=True)
@@ -112,31 +102,6 @@ def patch_for(patches: list[dict[str, Any]], guilty_file: str | None) -> dict[st
     return patches[-1]
 
 
-def _msgid(value: str | None) -> str | None:
-    return f"<{value.strip().strip('<>')}>" if value else None
-
-
-def _wrap(text: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
-
-
-def _field(key: str, value: Any) -> list[str]:
-    head = f"{key + ':':<11}"
-    return textwrap.wrap(
-        str(value),
-        WIDTH,
-        initial_indent=head,
-        subsequent_indent=" " * len(head),
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
-def _verbatim(line: str) -> str:
-    """A log or command line as it was, one space in (safe from patch detection)."""
-    return " " + line if line else ""
-
-
 def _fail_runs(run: Run, job: Job, title: str) -> str:
     """fail:runs of the title among the job's repeats in this run."""
     same = [j for j in run.jobs if j.key == job.key and j.status in (Status.PASS, Status.FAIL)]
@@ -165,71 +130,66 @@ def body(
     out: list[str] = ["Hello,", ""]
     if patch:
         what = f'"{patch.get("subject")}" (patch {patch.get("index")}/{patch.get("total")})'
-        out += _wrap(f"kto, the kernel test orchestrator, found a problem while testing {what}:")
+        out += wrap(f"kto, the kernel test orchestrator, found a problem while testing {what}:")
     else:
-        out += _wrap(f"kto, the kernel test orchestrator, found a problem in {job.tree}:")
+        out += wrap(f"kto, the kernel test orchestrator, found a problem in {job.tree}:")
     out.append("")
-    out += _field("tree", f"{job.tree} ({inputs.get('describe') or 'unknown version'})")
-    out += _field("commit", inputs.get("base_commit") or job.commit or "unknown")
+    out += field("tree", f"{job.tree} ({inputs.get('describe') or 'unknown version'})")
+    out += field("commit", inputs.get("base_commit") or job.commit or "unknown")
     head = inputs.get("head_commit")
     if head and head != inputs.get("base_commit"):
-        out += _field("head", f"{head} (with the series)")
+        out += field("head", f"{head} (with the series)")
     accel = (job.record.get("accel") or {}).get("accel")
-    out += _field("arch", f"{job.arch} ({accel})" if accel else job.arch)
-    out += _field("config", job.config)
-    out += _field("test", job.test)
-    out += _field("result", f"{job.status}: {s.title}")
-    out += _field("fail:runs", history or f"{_fail_runs(run, job, s.title)} (this run)")
+    out += field("arch", f"{job.arch} ({accel})" if accel else job.arch)
+    out += field("config", job.config)
+    out += field("test", job.test)
+    out += field("result", f"{job.status}: {s.title}")
+    out += field("fail:runs", history or f"{_fail_runs(run, job, s.title)} (this run)")
     if f:
         lines = f"console lines {f.get('first_line')}-{f.get('last_line')}"
-        out += _field("finding", f"{f.get('kind')}, {lines} of {job.name}/console.log")
+        out += field("finding", f"{f.get('kind')}, {lines} of {job.name}/console.log")
         if where := decoded.guilty_summary(f):
-            out += _field("guilty", where)
+            out += field("guilty", where)
     out.append("")
     if f:
         if decoded.is_decoded(f):
-            out += _wrap("The report, its frames decoded with the kernel's own vmlinux:")
+            out += wrap("The report, its frames decoded with the kernel's own vmlinux:")
             text = decoded.decoded_text(f)
         else:
-            out += _wrap("The report:")
+            out += wrap("The report:")
             text = str(f.get("report") or "")
         out.append("")
-        out += [_verbatim(line) for line in text.rstrip("\n").split("\n")]
+        out += [verbatim(line) for line in text.rstrip("\n").split("\n")]
         out.append("")
         for note in decoded.notes(f):
-            out += _wrap(f"({note})")
+            out += wrap(f"({note})")
         if decoded.notes(f):
             out.append("")
     elif tail := job.console_tail(30):
-        out += _wrap("The end of the console:")
+        out += wrap("The end of the console:")
         out.append("")
-        out += [_verbatim(line) for line in tail.split("\n")]
+        out += [verbatim(line) for line in tail.split("\n")]
         out.append("")
     commands = [c for c in (kto_command(job.record.get("job") or {}),) if c]
     if build_cmd := job.build.get("reproducer"):
         commands.append(str(build_cmd))
     if commands:
-        out += _wrap("To reproduce it with kto:")
+        out += wrap("To reproduce it with kto:")
         out.append("")
-        out += [_verbatim(c) for c in commands]
+        out += [verbatim(c) for c in commands]
         out.append("")
     if link := _link(base_url, run, job):
-        out += _field("results", link)
+        out += field("results", link)
     else:
-        out += _wrap(f"Results: run {run.id}, job {job.name}.")
+        out += wrap(f"Results: run {run.id}, job {job.name}.")
     out.append("")
-    out += _wrap("If you fix the issue, kindly add these tags to the commit:")
+    out += wrap("If you fix the issue, kindly add these tags to the commit:")
     out.append("")
     out.append(f"Reported-by: kto <{identity.email or 'kto@localhost'}>")
     if link:
         out.append(f"Closes: {link}")
-    out += ["", "-- ", f"kto {__version__}: this report was written by kto, not sent by it."]
+    out += signature()
     return "\n".join(out) + "\n"
-
-
-def _slug(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
-    return slug[:50].rstrip("-") or "finding"
 
 
 def compose(
@@ -245,8 +205,9 @@ def compose(
     guilty = (decoded.symbolized(f).get("guilty") or {}).get("file")
     patches = _series(s.job)
     patch = patch_for(patches, guilty)
-    msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = identity.address or "kto <kto@localhost>"
+    digest = hashlib.sha256(f"{run.id}/{s.job.name}/{s.title}".encode()).hexdigest()[:16]
+    msg = new_message(identity, f"{run.id}/{s.job.name}/{s.title}")
+    msg.replace_header("Message-ID", f"<kto.{run.id}.{digest}@{identity.domain}>")
     to = patch.get("author") if patch and to_author else identity.address
     if to:
         msg["To"] = to
@@ -256,24 +217,15 @@ def compose(
         msg["Cc"] = ", ".join(cc)
     if patch:
         msg["Subject"] = f"Re: {patch.get('subject')}"
-        parent = _msgid(patch.get("message_id"))
-        root = _msgid(patches[0].get("message_id"))
+        parent = msgid(patch.get("message_id"))
+        root = msgid(patches[0].get("message_id"))
         if parent:
             msg["In-Reply-To"] = parent
             msg["References"] = " ".join(dict.fromkeys(r for r in (root, parent) if r))
     else:
         msg["Subject"] = f"[kto] {s.title} ({s.job.tree}, {s.job.arch})"
-    domain = (identity.email or "kto@localhost").rpartition("@")[2]
-    digest = hashlib.sha256(f"{run.id}/{s.job.name}/{s.title}".encode()).hexdigest()[:16]
-    msg["Message-ID"] = f"<kto.{run.id}.{digest}@{domain}>"
-    msg["Date"] = email.utils.formatdate(localtime=True)
-    msg["User-Agent"] = f"kto {__version__}"
     text = body(run, s, patch, identity, base_url, history)
-    longest = max(len(line.encode()) for line in text.split("\n"))
-    # Never wrapped: a log line longer than SMTP allows is quoted-printable (soft breaks the
-    # reader's client undoes), everything else goes as it is.
-    cte = "quoted-printable" if longest > SMTP_LINE else "7bit" if text.isascii() else "8bit"
-    msg.set_content(text, cte=cte)
+    set_body(msg, text)
     return msg
 
 
@@ -297,7 +249,7 @@ def write_mails(
     for n, s in enumerate(subjects(run, comparison), 1):
         hist = (history or {}).get((s.job.name, s.title))
         msg = compose(run, s, identity, to_author=to_author, base_url=base_url, history=hist)
-        path = mail_dir / f"{n:02d}-{_slug(s.title)}.eml"
+        path = mail_dir / f"{n:02d}-{slug(s.title)}.eml"
         atomic.write_bytes(path, msg.as_bytes())
         paths.append(path)
     return paths
