@@ -566,3 +566,61 @@ def test_an_infrastructure_error_is_retried_once_on_every_path(
     retry = next(r for r in every[first + 1 :] if r["commit"] == broke[0])
     assert not retry["outcome"]["unrelated"] and retry["folder"].endswith("-r1"), every
     assert every.index(retry) <= first + parallel, every
+
+
+# -- a wall-time deadline: the unattended caller's budget ----------------------------------
+def test_a_deadline_in_the_past_stops_before_any_probe(
+    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import time
+
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 8)
+    calls: list[tuple[str, int]] = []
+    _scripted_jobs(monkeypatch, commits, _script(culprit=5, p=1.0, miss=-1, once=-1), calls)
+    run_dir, state = _start(tiny_repo, commits)
+    res = driver.bisect(run_dir, state, deadline=time.time() - 1)
+    assert calls == [] and res.status == "budget" and res.culprit is None
+    assert res.exit_code == 3 and res.run_dir == run_dir and "--resume" in res.note
+    doc = json.loads((run_dir / "run.json").read_text())
+    assert doc["status"] == "budget" and doc["bisect"]["status"] == "budget"
+    assert driver.State.load(run_dir).runs == [] and capsys.readouterr().out == ""
+    # the CLI's printout of the same: the budget, never a culprit
+    assert driver.run_bisect(run_dir, driver.State.load(run_dir), time.time() - 1) == 3
+    assert "stopped: wall-time budget ran out after 0 runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("parallel", "cut"), [(1, 6), (3, 5)])
+def test_a_deadline_mid_way_stops_and_a_resume_finishes_the_same(
+    parallel: int, cut: int, tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = _history(tiny_repo, 16)
+    kind = _script(culprit=6, p=0.5, seed=3, miss=4, once=3)
+    full: list[tuple[str, int]] = []
+    _scripted_jobs(monkeypatch, commits, kind, full)
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "whole"))
+    run_dir, state = _start(tiny_repo, commits, parallel)
+    whole_res = driver.bisect(run_dir, state)
+    whole = _kept(run_dir)
+    assert whole_res.status == "found" and len(full) > cut + 5
+
+    calls: list[tuple[str, int]] = []
+    _scripted_jobs(monkeypatch, commits, kind, calls)
+    # the clock: one second a job, the deadline at the cut-th job's end
+    monkeypatch.setattr(driver, "_now", lambda: float(len(calls)))
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "cut"))
+    run_dir, state = _start(tiny_repo, commits, parallel)
+    res = driver.bisect(run_dir, state, deadline=float(cut))
+    assert res.status == "budget" and res.culprit is None
+    # the round under way when the deadline passed ends; no round starts after it
+    assert cut <= len(calls) < cut + parallel and calls == full[: len(calls)]
+    assert _kept(run_dir) == whole[: len(calls)]
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "budget"
+
+    before = len(calls)
+    later = driver.bisect(run_dir, driver.State.load(run_dir), deadline=float(len(full) + 99))
+    assert calls[before:] == full[before:], "the resumed session ran other jobs"
+    assert _kept(run_dir) == whole
+    assert later.status == "found" and later.culprit == whole_res.culprit
+    assert later.confidence == whole_res.confidence and later.exit_code == whole_res.exit_code
+    assert json.loads((run_dir / "run.json").read_text())["bisect"]["status"] == "found"

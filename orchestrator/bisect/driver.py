@@ -10,6 +10,9 @@ it asks for and keeps them. The state lives in the run dir (bisect.json, one job
 run), so `--resume` replays the kept runs and re-runs none of them; the decisive marks also
 go to git's own bisect state in kto's worktree of the tree (`git bisect log` works there; a
 person can take over with `git bisect` commands).
+
+`bisect()` is the entry for any caller (the bot bisects a night's NEW bug with a wall-time
+deadline and reads a BisectResult); `run_bisect` is `kto bisect`'s printing of it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,37 @@ from orchestrator.records.verdict import Status
 from orchestrator.results.reports import finish_run
 
 STATE = "bisect.json"
+
+
+class OutOfTime(Exception):
+    """The wall-time deadline passed before a probe round could start."""
+
+
+def _now() -> float:
+    # One place the deadline reads the clock (tests move it without sleeping).
+    return time.time()
+
+
+@dataclass
+class BisectResult:
+    """What a bisection ended with, for callers that do not read its printout.
+
+    status: "found" (a commit is named, `confidence` its posterior mass, below the asked
+    confidence when the run budget ran out: `note` says so), "not-found" (the search ran
+    and puts the target at good already: nothing in the range), "refused" (the ends do not
+    bracket the target: bad never shows it, good does, or an end cannot be tested) or
+    "budget" (the wall-time deadline passed; the state is kept and a later call with the
+    same run dir goes on, re-running nothing kept)."""
+
+    status: str
+    culprit: dict[str, Any] | None  # sha, subject, author, parents, trailers
+    confidence: float
+    flags: list[str]
+    note: str
+    exit_code: int
+    run_dir: Path
+    revert: str = ""  # --verify-revert's one-line verdict
+    cost: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,9 +150,10 @@ def commit_range(git: Git, good: str, bad: str) -> list[str]:
 
 
 class Bisect:
-    def __init__(self, run_dir: Path, state: State) -> None:
+    def __init__(self, run_dir: Path, state: State, deadline: float | None = None) -> None:
         self.run_dir = run_dir
         self.state = state
+        self.deadline = deadline
         self.search = Search(len(state.commits) - 1)
         self.target = Target(**{**state.target, "titles": tuple(state.target.get("titles", ()))})
         # the kept runs, counted the way run_search counted them when they ran
@@ -156,7 +191,9 @@ class Bisect:
     def probe(self, picks: list[int]) -> list[tuple[int, Outcome]]:
         """One round for run_search: run the picked commits (one here, several through the
         matrix's executor), keep each run in bisect.json as soon as it is judged, and say
-        what each showed. Retrying an infrastructure error is run_search's decision."""
+        what each showed. Retrying an infrastructure error is run_search's decision. Past
+        the deadline no round starts: nothing of it is kept, so a resume runs it whole."""
+        self._check_deadline()
         self.state.steps += 1
         return [(i, self._judge(i, folder, r)) for i, folder, r in self._execute(picks)]
 
@@ -181,6 +218,10 @@ class Bisect:
             f"bisect: {self.state.commits[i][:12]} {o.word()} ({v.title or v.reason}){tail}"
         )
         return o
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and _now() >= self.deadline:
+            raise OutOfTime
 
     def _round_done(self, s: Search) -> None:
         progress.say(f"bisect: confidence {s.best()[1]:.0%}")
@@ -213,6 +254,7 @@ class Bisect:
             return sum(o.votes for o in outcomes) >= needed or sum(o.infra for o in outcomes) > 2
 
         while not enough():
+            self._check_deadline()
             r = len(st.revert_runs)
             folder = f"revert-{culprit[:12]}-r{r}"
             progress.say(f"bisect: culprit reverted on bad, run {r + 1}/{needed}")
@@ -245,6 +287,18 @@ class Bisect:
             return res.culprit, res.reason
         low = f"LOW CONFIDENCE: {res.confidence:.0%} after {res.runs} runs (budget spent)"
         return res.culprit, low
+
+    def no_culprit_status(self) -> str:
+        """Why the search named nothing: "not-found" when the ends were fine (bad showed
+        the target, good did not, both testable) and the model puts the target at good
+        already; else "refused"."""
+        s, n = self.search, self.search.n
+        ends_fine = (
+            s.evidence.get(n, Evidence()).bad > 0
+            and not s.evidence.get(0, Evidence()).bad
+            and not {0, n} & s.skipped
+        )
+        return "not-found" if ends_fine else "refused"
 
 
 def _commit_info(git: Git, sha: str) -> dict[str, Any]:
@@ -361,64 +415,99 @@ def mark_git_bisect(git: Git, state: State, culprit: int | None) -> None:
         git("bisect", "bad", c[culprit], check=False)
 
 
-def run_bisect(run_dir: Path, state: State) -> int:
+def bisect(run_dir: Path, state: State, deadline: float | None = None) -> BisectResult:
+    """Run (or go on with) the bisection in `run_dir` and say what it ended with; run.json
+    and bisect.json hold the same. `deadline` (time.time() epoch): no probe round starts
+    after it; the state is saved as for an interrupt, run.json's status is "budget", and a
+    later call on the same run dir goes on. Nothing is printed on stdout (progress lines go
+    to stderr); Ctrl-C saves the state and propagates."""
     from orchestrator.build.trees import resolve_tree, tree_lock
 
-    b = Bisect(run_dir, state)
+    b = Bisect(run_dir, state, deadline)
+    tree = resolve_tree(state.tree)
+    git = Git(tree.worktree)
     status = "interrupted"
+    k: int | None = None
+    note = revert = ""
+    info: dict[str, Any] | None = None
     t0 = time.monotonic()
     try:
         k, note = b.go()
+        if k is not None:
+            info = _commit_info(git, state.commits[k])
+            if state.verify_revert:
+                if len(info["parents"]) > 1:
+                    revert = "revert not tried: the culprit is a merge"
+                else:
+                    revert = b.verify_revert(Git(tree.repo), k)
         status = "finished"
+    except OutOfTime:
+        status = "budget"
     finally:
         state.wall_s += time.monotonic() - t0
         state.save(run_dir)
         finish_run(run_dir, {}, status)
-    tree = resolve_tree(state.tree)
-    git = Git(tree.worktree)
+    spent = cost(run_dir, state)
+    runrecord.update(run_dir, bisect_cost=spent)
+    no_answer = exits.of_bisect(found=False, doubts=False)
+    if status == "budget":
+        best, mass = b.search.best()
+        note = (
+            f"wall-time budget ran out after {len(state.runs)} runs (likeliest so far: "
+            f"{state.commits[best][:12]} at {mass:.0%}); go on with --resume {run_dir}"
+        )
+        runrecord.update(run_dir, bisect={"status": "budget", "culprit": None, "note": note})
+        return BisectResult("budget", None, 0.0, [], note, no_answer, run_dir, cost=spent)
     with tree_lock(tree):
         mark_git_bisect(git, state, k)
-    print(f"bisect {state.tree}: target {b.target.describe()}; {len(state.runs)} runs")
-    print("\n".join(table(state)))
-    spent = cost(run_dir, state)
-    print(f"cost: {describe_cost(spent)}")
-    runrecord.update(run_dir, bisect_cost=spent)
-    if k is None:
-        print(f"no culprit: {note}")
-        runrecord.update(run_dir, bisect={"culprit": None, "reason": note})
-        return exits.of_bisect(found=False, doubts=False)
-    info = _commit_info(git, state.commits[k])
+    if k is None or info is None:
+        what = b.no_culprit_status()
+        runrecord.update(run_dir, bisect={"status": what, "culprit": None, "reason": note})
+        return BisectResult(what, None, 0.0, [], note, no_answer, run_dir, cost=spent)
     conf = b.search.best()[1]
     flags = suspicions(info, run_dir, state)
-    runrecord.update(
-        run_dir, bisect={"culprit": info, "confidence": conf, "flags": flags, "note": note}
+    if "NOT confirmed" in revert:
+        note = note or revert
+    doc: dict[str, Any] = {
+        "status": "found", "culprit": info, "confidence": conf, "flags": flags, "note": note,
+    }  # fmt: skip
+    if state.verify_revert:
+        doc["revert"] = revert
+    runrecord.update(run_dir, bisect=doc)
+    code = exits.of_bisect(found=True, doubts=bool(note))
+    return BisectResult("found", info, conf, flags, note, code, run_dir, revert, spent)
+
+
+def run_bisect(run_dir: Path, state: State, deadline: float | None = None) -> int:
+    """`kto bisect`: bisect() and its printout; the exit code."""
+    from orchestrator.build.trees import resolve_tree
+
+    res = bisect(run_dir, state, deadline)
+    target = Target(**{**state.target, "titles": tuple(state.target.get("titles", ()))})
+    print(f"bisect {state.tree}: target {target.describe()}; {len(state.runs)} runs")
+    print("\n".join(table(state)))
+    print(f"cost: {describe_cost(res.cost)}")
+    if res.status == "budget":
+        print(f"stopped: {res.note}")
+        return res.exit_code
+    if res.culprit is None:
+        print(f"no culprit: {res.note}")
+        return res.exit_code
+    info = res.culprit
+    print(
+        f"first bad commit ({res.confidence:.1%} confidence): {info['sha'][:12]} {info['subject']}"
     )
-    print(f"first bad commit ({conf:.1%} confidence): {info['sha'][:12]} {info['subject']}")
     print(f"  author: {info['author']}")
     for t in info["trailers"]:
         print(f"  {t}")
-    for f in flags:
+    for f in res.flags:
         print(f"  suspicious: {f}")
-    if note:
-        print(f"  {note}")
-    if state.verify_revert:
-        if len(info["parents"]) > 1:
-            verified = "revert not tried: the culprit is a merge"
-        else:
-            verified = b.verify_revert(Git(tree.repo), k)
-            finish_run(run_dir, {}, "finished")  # the revert runs join the reports
-        runrecord.update(
-            run_dir,
-            bisect={
-                "culprit": info, "confidence": conf, "flags": flags, "note": note,
-                "revert": verified,
-            },
-        )  # fmt: skip
-        print(f"  {verified}")
-        if "NOT confirmed" in verified:
-            note = note or verified
-    print(f"  git bisect log: git -C {tree.worktree} bisect log")
-    return exits.of_bisect(found=True, doubts=bool(note))
+    if res.note and res.note != res.revert:
+        print(f"  {res.note}")
+    if res.revert:
+        print(f"  {res.revert}")
+    print(f"  git bisect log: git -C {resolve_tree(state.tree).worktree} bisect log")
+    return res.exit_code
 
 
 def start(
