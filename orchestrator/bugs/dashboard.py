@@ -11,8 +11,9 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from orchestrator.bugs import query
+from orchestrator.bugs import outcomes, query
 from orchestrator.bugs.known import run_date
+from orchestrator.bugs.store import Store, db_path
 from orchestrator.bugs.triage import Rate
 from orchestrator.records.layout import CONSOLE, HTML
 
@@ -97,7 +98,50 @@ def _seen(inc: query.Incident | None, root: Path) -> str | None:
     return f"{escape(run_date(inc.run_id))}: {where}{commit}"
 
 
-def _section(d: query.Detail, root: Path) -> str:
+def _bot(bisections: list[outcomes.Bisection], tests: list[outcomes.FixTest], root: Path) -> str:
+    """What the bot did about the bug: its bisections and the fixes tested against it."""
+    if not bisections and not tests:
+        return ""
+    rows = []
+    for b in bisections:
+        commit = (
+            f"{escape(b.commit[:12])} {escape(b.subject or '')}"
+            if b.commit
+            else escape(f"{b.good[:12]}..{b.bad[:12]}: {b.status}")
+        )
+        conf = f"{b.confidence:.1%}" if b.confidence is not None else ""
+        rows.append(
+            f"<tr><td>{escape(b.kind)} bisect</td><td>{commit}</td><td>{conf}</td>"
+            f"<td>{escape('; '.join(b.flags))}</td><td>{_mail(b.mail, root)}</td></tr>"
+        )
+    for t in tests:
+        conf = f"{t.confidence:.1%}" if t.confidence is not None else ""
+        what = (
+            f"{t.patches}: {t.verdict} ({t.fails}:{t.runs} with the fix, "
+            f"{t.control_fails}:{t.control_runs} without)"
+        )
+        rows.append(
+            f"<tr><td>fix test</td><td>{escape(what)}</td><td>{conf}</td><td></td>"
+            f"<td>{_mail(t.mail, root)}</td></tr>"
+        )
+    head = "<tr><th>kind</th><th>commit</th><th>confidence</th><th>flags</th><th>mail</th></tr>"
+    return f'<h3>Bot</h3><table class="bot">{head}{"".join(rows)}</table>'
+
+
+def _mail(path: str | None, root: Path) -> str:
+    if not path:
+        return ""
+    rel = _rel(path, root)
+    name = Path(path).name
+    return f'<a href="{quote(rel)}">{escape(name)}</a>' if rel else escape(name)
+
+
+def _section(
+    d: query.Detail,
+    root: Path,
+    anchor: str = "",
+    bot: str = "",
+) -> str:
     bug = d.bug
     titles = "<br>".join(
         f"{escape(t)} <span class='small'>({escape(role)})</span>" for t, role in d.titles
@@ -143,8 +187,9 @@ def _section(d: query.Detail, root: Path) -> str:
         if bug.closed_reason
         else None
     )
+    mark = f'<span id="{anchor}"></span>' if anchor else ""
     return f"""<section class="bug" id="bug-{bug.id}">
-<h2>#{bug.id} {escape(bug.title)} {_state(bug)}</h2>
+{mark}<h2>#{bug.id} {escape(bug.title)} {_state(bug)}</h2>
 {
         _kv(
             [
@@ -162,6 +207,7 @@ def _section(d: query.Detail, root: Path) -> str:
 <h3>History</h3><p class="strip">{_strip(d.strip)}</p>
 {cells_table}
 {best}
+{bot}
 <details><summary>events</summary><ul>{events}</ul></details>
 </section>"""
 
@@ -181,7 +227,16 @@ def render(db: sqlite3.Connection, root: Path) -> str:
         rows = "".join(_row(b, details[b.id].strip) for b in bugs)
         return f'<table id="{css_id}">{HEAD}{rows}</table>'
 
-    sections = "\n".join(_section(details[b.id], root) for b in [*open_bugs, *closed])
+    # The section keeps its number anchor (the tables link it); an empty element before the
+    # heading carries the bug's stable id, the one a mail's Closes: link names (a number
+    # means another bug in another store, or after a rebuild of this one).
+    store = Store(db_path(root), db, created=False)
+
+    def section(bug_id: int) -> str:
+        bot = _bot(outcomes.bisections(db, bug_id), outcomes.fix_tests(db, bug_id), root)
+        return _section(details[bug_id], root, outcomes.dashboard_anchor(store, bug_id), bot)
+
+    sections = "\n".join(section(b.id) for b in [*open_bugs, *closed])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>kto bugs: {counts.get("open", 0)} open</title>
