@@ -25,6 +25,7 @@ COMMANDS = {
     "bugs": "the bugs across runs: list, show, close/invalid/dup/undup/reopen",
     "matrix": "run a matrix (trees x series x arches x configs x tests): nightly, resumable",
     "bisect": "find the commit between --good and --bad that introduced a finding",
+    "test": "test a fix against a bug: enough runs to say it is gone",
     "job": "run one job from a JobSpec JSON file (what the matrix and bisect run)",
     "workers": "start Dask workers for --scheduler (here, or on hosts over SSH)",
 }

@@ -53,6 +53,14 @@ def of_bisect(found: bool, doubts: bool) -> int:
     return EXIT_FAIL if doubts else EXIT_OK
 
 
+def of_fix_test(verdict: str) -> int:
+    """`kto test`: 0 the fix made the bug go away, 1 the bug is still there with it, 3 kto
+    could not tell (the control never reproduced, infrastructure, the fix did not apply)."""
+    if verdict == "gone":
+        return EXIT_OK
+    return EXIT_FAIL if verdict == "present" else EXIT_INFRA
+
+
 def of_findings(found: bool) -> int:
     """`kto parse` and `kto compare`: 1 when there are findings (regressions), else 0."""
     return EXIT_FAIL if found else EXIT_OK
