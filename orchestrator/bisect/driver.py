@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import atomic, progress
+from orchestrator.bisect.plausible import commit_info, flags
 from orchestrator.bisect.search import Evidence, Outcome, Search, run_search, runs_to_clear
+from orchestrator.config.bot import settings
 from orchestrator.errors import UserError
 from orchestrator.git import Git
 from orchestrator.job.plan import plan_job
@@ -301,52 +303,11 @@ class Bisect:
         return "not-found" if ends_fine else "refused"
 
 
-def _commit_info(git: Git, sha: str) -> dict[str, Any]:
-    fmt = "%H%n%s%n%an <%ae>%n%P%n%b"
-    lines = git.out("show", "-s", f"--format={fmt}", sha).splitlines()
-    body = "\n".join(lines[4:])
-    trailers = [ln for ln in body.splitlines() if ln.startswith(("Link:", "Message-Id:"))]
-    return {
-        "sha": lines[0],
-        "subject": lines[1],
-        "author": lines[2],
-        "parents": lines[3].split(),
-        "trailers": trailers,
-    }
-
-
-def suspicions(info: dict[str, Any], run_dir: Path, state: State) -> list[str]:
-    out = []
-    if len(info["parents"]) > 1:
-        out.append("a merge commit: the bug may come from either side")
-    if info["subject"].startswith("Revert"):
-        out.append("a revert: the bug may be what the reverted commit fixed")
-    # Same kernel image as its parent (the build cache knows both): the change cannot be it.
-    shas: dict[str, set[str]] = {}
-    for r in state.runs:
-        rec = _job_record(run_dir / r["folder"])
-        sha = _image_sha(Path(str(rec["kernel"]))) if rec.get("kernel") else ""
-        if sha:  # unknown hashes say nothing about identity
-            shas.setdefault(r["commit"], set()).add(sha)
-    parent = info["parents"][0] if info["parents"] else None
-    if parent and shas.get(parent) and shas.get(info["sha"]) == shas.get(parent):
-        out.append("the kernel image is byte-identical to its parent's: not this change")
-    return out
-
-
 def _job_record(job_dir: Path) -> dict[str, Any]:
     """A probe's job.json, read the way every driver reads one (records.model)."""
     from orchestrator.records.model import load_job
 
     return load_job(job_dir).record
-
-
-def _image_sha(image: Path) -> str:
-    """The image's sha256 as its build record has it (the build cache computed it once)."""
-    from orchestrator.build.record import load_record
-
-    rec = load_record(image.parent) or {}
-    return str(((rec.get("artifacts") or {}).get("kernel") or {}).get("sha256") or "")
 
 
 def table(state: State) -> list[str]:
@@ -434,7 +395,7 @@ def bisect(run_dir: Path, state: State, deadline: float | None = None) -> Bisect
     try:
         k, note = b.go()
         if k is not None:
-            info = _commit_info(git, state.commits[k])
+            info = commit_info(git, state.commits[k])
             if state.verify_revert:
                 if len(info["parents"]) > 1:
                     revert = "revert not tried: the culprit is a merge"
@@ -465,17 +426,20 @@ def bisect(run_dir: Path, state: State, deadline: float | None = None) -> Bisect
         runrecord.update(run_dir, bisect={"status": what, "culprit": None, "reason": note})
         return BisectResult(what, None, 0.0, [], note, no_answer, run_dir, cost=spent)
     conf = b.search.best()[1]
-    flags = suspicions(info, run_dir, state)
+    found = flags(
+        git, info, run_dir, state,
+        arch=str(state.base.get("arch")), floor=settings().bisect.floor, confidence=conf,
+    )  # fmt: skip
     if "NOT confirmed" in revert:
         note = note or revert
     doc: dict[str, Any] = {
-        "status": "found", "culprit": info, "confidence": conf, "flags": flags, "note": note,
+        "status": "found", "culprit": info, "confidence": conf, "flags": found, "note": note,
     }  # fmt: skip
     if state.verify_revert:
         doc["revert"] = revert
     runrecord.update(run_dir, bisect=doc)
     code = exits.of_bisect(found=True, doubts=bool(note))
-    return BisectResult("found", info, conf, flags, note, code, run_dir, revert, spent)
+    return BisectResult("found", info, conf, found, note, code, run_dir, revert, spent)
 
 
 def run_bisect(run_dir: Path, state: State, deadline: float | None = None) -> int:
