@@ -20,7 +20,7 @@ from orchestrator.errors import UserError
 from orchestrator.paths import results_dir
 from orchestrator.records import runrecord
 from orchestrator.records import waivers as waivers_mod
-from orchestrator.records.layout import CONSOLE, FINDINGS, JOB_RECORD, RUN_RECORD
+from orchestrator.records.layout import CONSOLE, FINDINGS, JOB_RECORD, NOT_JOBS, RUN_RECORD
 from orchestrator.records.outcome import ConsoleOutcome
 from orchestrator.records.verdict import Status, judge
 from orchestrator.records.waivers import Waivers
@@ -242,7 +242,7 @@ def load_run(path: Path, waivers: Waivers | None = None) -> Run:
     jobs = [
         load_job(p, waivers)
         for p in sorted(path.iterdir())
-        if p.is_dir() and not p.name.startswith(".")
+        if p.is_dir() and not p.name.startswith(".") and p.name not in NOT_JOBS
     ]
     if not jobs:
         missing.append("no job folders: the run was stopped before any job started")

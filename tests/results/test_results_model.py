@@ -47,6 +47,19 @@ def test_job_killed_mid_run_is_error_and_marked(tmp_path: Path) -> None:
     assert job.missing == ["findings.json: missing", "job.json: status RUNNING, no verdict"]
 
 
+def test_mail_and_revert_folders_are_not_jobs(tmp_path: Path) -> None:
+    """A night's mails (kto report --mail, the bot's culprit mails) and a bisect's revert
+    series live in the run dir: read as jobs, each was a MISS that failed the run."""
+    run = make_run(tmp_path, "20261123-140000-run-x86_64-0002", [(SMOKE_X86, "x86_64-smoke", {})])
+    (run / "mail").mkdir()
+    (run / "mail" / "digest.eml").write_text("From: kto\n\nx\n")
+    (run / "revert").mkdir()
+    (run / "revert" / "0001-revert.patch").write_text("x")
+    loaded = load_run(run)
+    assert [j.name for j in loaded.jobs] == ["x86_64-smoke"]
+    assert [str(j.status) for j in loaded.jobs] == ["PASS"]
+
+
 def test_truncated_json_and_missing_record(tmp_path: Path) -> None:
     run = make_run(
         tmp_path,
