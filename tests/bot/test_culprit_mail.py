@@ -325,6 +325,18 @@ def test_no_body_line_starts_a_patch(
     # Everything kto does not write itself (a subject, a title, a fragment) can be any
     # text; a culprit subject that the prose wraps onto a line of its own must not become
     # a patch for git am, nor "From " an mbox separator.
+    w = _world(tiny_repo, tmp_path, monkeypatch, trailers=False)
+    # The prose wraps this subject right before its " --- ": the line would start a patch.
+    hostile = "z" * 73 + " --- a/mm/memory.c"
+    monkeypatch.setattr(
+        culprit_mail,
+        "read_commit",
+        lambda ev, b: culprit_mail.Commit(ev.culprit, hostile, "Dev Eloper <dev@example.org>"),
+    )
+    path = write_culprit_mail(w.store, w.bisection, tmp_path / "out", ME)
+    assert '\n --- a/mm/memory.c"):\n' in _text(_parse(path))
+    assert _mailinfo(path, tmp_path / "mailinfo")[2] == ""
+    # The rule itself, on every shape mailinfo and mbox take for a start.
     assert safe_lines(["diff --git a/x b/x", "Index: x", "--- a/x", "---", "From x", "ok"]) == [
         " diff --git a/x b/x",
         " Index: x",
@@ -338,17 +350,6 @@ def test_no_body_line_starts_a_patch(
         "-- ",
         "------------[ cut here ]",
     ]
-    w = _world(tiny_repo, tmp_path, monkeypatch, trailers=False)
-    # The prose wraps this subject right before its " --- ": the line would start a patch.
-    hostile = "z" * 73 + " --- a/mm/memory.c"
-    monkeypatch.setattr(
-        culprit_mail,
-        "read_commit",
-        lambda ev, b: culprit_mail.Commit(ev.culprit, hostile, "Dev Eloper <dev@example.org>"),
-    )
-    path = write_culprit_mail(w.store, w.bisection, tmp_path / "out", ME)
-    assert '\n --- a/mm/memory.c"):\n' in _text(_parse(path))
-    assert _mailinfo(path, tmp_path / "mailinfo")[2] == ""
 
 
 def test_a_bisection_without_a_culprit_is_refused(
