@@ -12,6 +12,7 @@ from orchestrator.matrix.spec import load_matrix, resolve_matrix_path
 
 if TYPE_CHECKING:
     from orchestrator.bugs.known import Known
+    from orchestrator.matrix.driver import MatrixResult
     from orchestrator.matrix.history import Line
 
 DESCRIPTION = (
@@ -41,6 +42,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=2,
         metavar="N",
         help="runs added to a cell whose failure is NEW before it is reported (default 2)",
+    )
+    bot = p.add_argument_group(
+        "the bot (configs/bot.yaml)",
+        "A confirmed NEW bug in a cell whose tree moved since it last passed is bisected "
+        "after the night (one bisect per bug), and a plausible culprit's author gets a mail "
+        "written under the run's mail/ (never sent); docs/bot.md.",
+    )
+    bot.add_argument("--no-bisect", action="store_true", help="do not bisect tonight's NEW bugs")
+    bot.add_argument(
+        "--bisect-budget",
+        type=int,
+        metavar="RUNS",
+        help="runs for all of tonight's bisects together (default: bisect.budget_runs, 80)",
+    )
+    bot.add_argument(
+        "--bisect-minutes",
+        type=float,
+        metavar="MIN",
+        help="wall time for them; a bisect cut short goes on next night "
+        "(default: bisect.budget_minutes, 60)",
     )
     p.add_argument(
         "--fallback-local",
@@ -92,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
 
             progress.say(f"scheduler {scheduler} unreachable: running locally (--fallback-local)")
             scheduler = None
+    if args.bisect_budget is not None and args.bisect_budget < 3:
+        from orchestrator.errors import UserError
+
+        raise UserError(f"--bisect-budget {args.bisect_budget}: at least 3 runs")
     if args.confirm < 0:
         from orchestrator.errors import UserError
 
@@ -124,7 +149,42 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name + ':':7} {result.report.files[name]}")
     if result.interrupted:
         print(f"  interrupted: kto matrix {args.matrix} --resume {result.run_dir.name}")
+    elif _bisects(args):
+        _bot(args, result, scheduler)
     return result.exit_code
+
+
+def _bisects(args: argparse.Namespace) -> bool:
+    from orchestrator.config.bot import settings
+
+    return not args.no_bisect and settings().bisect.auto
+
+
+def _bot(args: argparse.Namespace, result: MatrixResult, scheduler: str | None) -> None:
+    """After the night's report: bisect its NEW bugs within the budget (orchestrator/bot).
+    The night's verdict and exit code stay the matrix's: the bot only adds to them."""
+    from orchestrator.bot.regression import bisect_night, new_bugs, summary
+    from orchestrator.config.bot import settings
+    from orchestrator.git import user_config
+    from orchestrator.results.mailtext import Identity
+
+    if not new_bugs(result) and not _unfinished_bisects(result):
+        return
+    s = settings().bisect
+    runs = args.bisect_budget if args.bisect_budget is not None else s.budget_runs
+    minutes = args.bisect_minutes if args.bisect_minutes is not None else s.budget_minutes
+    identity = Identity(user_config("user.name"), user_config("user.email"))
+    out = bisect_night(
+        result, budget_runs=runs, budget_minutes=minutes, identity=identity, scheduler=scheduler
+    )
+    for line in summary(out):
+        print(line)
+
+
+def _unfinished_bisects(result: MatrixResult) -> bool:
+    from orchestrator.bot.regression import has_unfinished
+
+    return has_unfinished(result.run_dir.parent)
 
 
 def _as_bug(line: Line, known: Known | None) -> str:

@@ -1,0 +1,373 @@
+"""From a night's NEW bug to its culprit, unattended (0-day's loop, on one machine).
+
+After the matrix has judged a night (and confirmed its NEW failures), each NEW bug whose
+cell's tree moved since the last night the cell passed is bisected over
+last-good-commit..tonight's commit, on that cell's own job spec, by the same driver
+`kto bisect` runs. One bisect per bug (the cell that reproduces it best), all of a night's
+bisects within one budget of runs and wall time (configs/bot.yaml, `--bisect-budget`,
+`--bisect-minutes`); a bisect the budget cut short resumes the next night. The result is
+recorded on the bug (bugs/outcomes.py); a plausible culprit found with enough confidence
+gets a mail to its author (bot/culprit_mail.py), every night with NEW bugs a digest.
+
+A bug is not bisected, and the night's summary says why, when: last night's kernel,
+booted again tonight, shows it too (an old bug seen for the first time, not a change);
+the cell's commit did not move; no earlier night of the cell passed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator import progress
+from orchestrator.bugs.outcomes import Bisection, bisections, save_bisection
+from orchestrator.bugs.store import Store, now
+from orchestrator.errors import UserError
+from orchestrator.parser.titles import normalise
+from orchestrator.records.spec import JobSpec
+
+if TYPE_CHECKING:
+    from orchestrator.matrix.driver import MatrixResult
+    from orchestrator.results.mailtext import Identity
+
+UNFINISHED = ("running", "interrupted")
+
+
+@dataclass
+class Plan:
+    """One bug's bisect: where, between which commits, for which titles."""
+
+    bug_id: int
+    title: str
+    cell: str
+    good: str
+    bad: str
+    spec: JobSpec  # the cell's job spec (ref set per probe)
+    titles: tuple[str, ...]  # the finding titles that are this bug, as the jobs print them
+    tree: str
+    night: str | None = None
+
+
+@dataclass
+class Budget:
+    runs: int
+    deadline: float  # time.time()
+
+    def left(self) -> int:
+        return self.runs if time.time() < self.deadline else 0
+
+
+@dataclass
+class NightBisects:
+    """What a night's bot did: bisections run (or resumed) and bugs left alone, with why."""
+
+    done: list[Bisection] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (bug id, why not)
+    mails: dict[int, Path] = field(default_factory=dict)  # bisection id -> culprit mail
+    digest: Path | None = None
+
+
+def _family(db: sqlite3.Connection, bug_id: int) -> list[int]:
+    rows = db.execute("SELECT id FROM bugs WHERE id = ? OR dup_of = ?", (bug_id, bug_id))
+    return [int(r["id"]) for r in rows]
+
+
+def _marks(ids: list[int]) -> str:
+    return ",".join("?" * len(ids))
+
+
+def last_good(db: sqlite3.Connection, bug_id: int, cell: str, before: str) -> str | None:
+    """The commit of the latest earlier night in which this cell was judged at its tree's
+    head without the bug."""
+    fam = _family(db, bug_id)
+    row = db.execute(
+        "SELECT j.git_commit FROM jobs j JOIN runs r ON r.id = j.run_id "
+        "WHERE j.cell = ? AND j.judged AND j.head AND r.nightly AND j.run_id < ? "
+        "AND j.git_commit IS NOT NULL AND NOT EXISTS (SELECT 1 FROM incidents i "
+        f"WHERE i.job_id = j.id AND i.bug_id IN ({_marks(fam)})) "
+        "ORDER BY j.run_id DESC LIMIT 1",
+        (cell, before, *fam),
+    ).fetchone()
+    return str(row["git_commit"]) if row else None
+
+
+def _incident_jobs(
+    db: sqlite3.Connection, bug_id: int, run_id: str | None = None
+) -> list[sqlite3.Row]:
+    """The bug's head incidents of nightly runs (of `run_id` only, if given), with the
+    cell's fail count: the best-reproducing cell first, then the newest run."""
+    fam = _family(db, bug_id)
+    where = "AND j.run_id = ?" if run_id else ""
+    args: tuple[Any, ...] = (*fam, run_id) if run_id else tuple(fam)
+    return list(
+        db.execute(
+            "SELECT j.*, i.title AS bug_title, (SELECT COUNT(*) FROM incidents k "
+            "JOIN jobs jj ON jj.id = k.job_id WHERE jj.cell = j.cell AND jj.run_id = j.run_id "
+            f"AND k.bug_id IN ({_marks(fam)})) AS cell_fails "
+            "FROM incidents i JOIN jobs j ON j.id = i.job_id JOIN runs r ON r.id = j.run_id "
+            f"WHERE i.bug_id IN ({_marks(fam)}) AND j.head AND r.nightly {where} "
+            "ORDER BY j.run_id DESC, cell_fails DESC, j.arch",
+            (*fam, *args),
+        )
+    )
+
+
+def _titles_of(job_dir: Path, bug_titles: set[str]) -> tuple[str, ...]:
+    """The job's own finding titles that normalise to one of the bug's titles."""
+    from orchestrator.records.model import load_job
+
+    job = load_job(job_dir)
+    raw = [str(f.get("title")) for f in job.failing_findings()]
+    hits = tuple(dict.fromkeys(t for t in raw if normalise(t) in bug_titles or t in bug_titles))
+    if not hits and job.title in bug_titles:
+        hits = (str(job.title),)
+    return hits
+
+
+def _bug_titles(db: sqlite3.Connection, bug_id: int) -> set[str]:
+    fam = _family(db, bug_id)
+    rows = db.execute(f"SELECT title FROM titles WHERE bug_id IN ({_marks(fam)})", fam)
+    return {str(r["title"]) for r in rows}
+
+
+def plan_for_bug(store: Store, bug_id: int, night: str | None = None) -> Plan:
+    """The bisect of one bug: its best cell in `night` (default: its latest night), from the
+    last night that cell passed to the commit it failed at. UserError when there is none."""
+    from orchestrator.bugs.query import get
+    from orchestrator.records.model import load_job
+
+    db = store.db
+    bug = get(db, bug_id)
+    rows = _incident_jobs(db, bug_id, night)
+    if not rows:
+        raise UserError(
+            f"bug #{bug_id} has no incident in a nightly run at a tree's head"
+            + (f" in {night}" if night else ""),
+            hint="kto bisect --good A --bad B bisects any range by hand",
+        )
+    latest = rows[0]["run_id"]
+    best = next(r for r in rows if r["run_id"] == latest)
+    cell, bad = str(best["cell"]), str(best["git_commit"] or "")
+    good = last_good(db, bug_id, cell, str(bug.first_run or latest))
+    if not good:
+        raise UserError(
+            f"bug #{bug_id}: no earlier night of {cell} passed: no good commit to start from",
+            hint="give one by hand: kto bisect --good COMMIT --bad " + (bad[:12] or "COMMIT"),
+        )
+    if good == bad:
+        raise UserError(
+            f"bug #{bug_id}: {cell} did not move ({bad[:12]} passed before): not a regression "
+            "of a change to bisect (an old bug seen now, or a flaky one)"
+        )
+    job = load_job(Path(best["path"]))
+    spec = JobSpec.from_dict(dict(job.record.get("job") or {}))
+    titles = _titles_of(Path(best["path"]), _bug_titles(db, bug_id)) or (str(best["bug_title"]),)
+    return Plan(
+        bug_id=bug_id,
+        title=bug.title,
+        cell=cell,
+        good=good,
+        bad=bad,
+        spec=replace(spec, repeat=0),
+        titles=titles,
+        tree=str(best["tree"]),
+        night=night,
+    )
+
+
+def _why_not(result: MatrixResult, bug_id: int, cell: str, title: str) -> str | None:
+    """A reason the night's evidence says this NEW bug is not a regression of the move."""
+    for line in result.classified.new if result.classified else []:
+        same = normalise(line.title) == normalise(title) or line.title == title
+        if line.cell == cell and same and line.last_kernel and line.last_kernel.fails:
+            return (
+                f"last night's kernel shows it too ({line.last_kernel} re-run tonight): "
+                "an old bug seen now, not a change to bisect"
+            )
+    return None
+
+
+def new_bugs(result: MatrixResult) -> list[int]:
+    """The night's NEW bugs (first seen tonight), once each."""
+    known = result.report.known
+    return [r.id for r in known.bugs() if r.new] if known else []
+
+
+def bisect_night(
+    result: MatrixResult,
+    *,
+    budget_runs: int,
+    budget_minutes: float,
+    identity: Identity,
+    scheduler: str | None = None,
+) -> NightBisects:
+    """Bisect the night's NEW bugs (and go on with bisects an earlier budget cut short),
+    record each on its bug, write the culprit mails and the night's digest."""
+    from orchestrator.bugs.store import open_store
+
+    out = NightBisects()
+    budget = Budget(budget_runs, time.time() + budget_minutes * 60)
+    night = result.run_dir.name
+    with open_store(result.run_dir.parent) as store:
+        todo: list[tuple[Plan | Bisection, int]] = []
+        for b in _unfinished(store):
+            todo.append((b, b.bug_id))
+        for bug_id in new_bugs(result):
+            if any(b.bug_id == bug_id for b in bisections(store.db, bug_id, "culprit")):
+                continue  # one bisect per bug, whatever cell shows it next
+            try:
+                plan = plan_for_bug(store, bug_id, night)
+            except UserError as exc:
+                out.skipped.append((bug_id, exc.message))
+                continue
+            if why := _why_not(result, bug_id, plan.cell, plan.titles[0]):
+                out.skipped.append((bug_id, why))
+                continue
+            todo.append((plan, bug_id))
+        for item, bug_id in todo:
+            if budget.left() <= 0:
+                out.skipped.append((bug_id, "the night's bisect budget is spent: next night"))
+                continue
+            b = run_plan(store, item, budget, scheduler=scheduler)
+            out.done.append(b)
+            if b.mailable:
+                out.mails[int(b.id or 0)] = mail_culprit(store, b, result.run_dir, identity)
+        if out.done or out.skipped:
+            out.digest = _digest(store, result.run_dir, out, identity)
+    return out
+
+
+def has_unfinished(results_root: Path) -> bool:
+    """A bisect an earlier night's budget cut short (cheap: no store is created)."""
+    from orchestrator.bugs.store import db_path, open_store
+
+    if not db_path(results_root).is_file():
+        return False
+    with open_store(results_root) as store:
+        return bool(_unfinished(store))
+
+
+def _unfinished(store: Store) -> list[Bisection]:
+    rows = store.db.execute(
+        "SELECT * FROM bisections WHERE kind = 'culprit' AND status IN (?, ?) ORDER BY id",
+        UNFINISHED,
+    )
+    return [Bisection.of(r) for r in rows]
+
+
+def run_plan(
+    store: Store,
+    item: Plan | Bisection,
+    budget: Budget,
+    *,
+    scheduler: str | None = None,
+    confidence: float | None = None,
+) -> Bisection:
+    """Start a planned bisect (or resume a recorded one) within the budget; the bisection
+    as recorded on the bug when it stopped."""
+    from orchestrator.bisect import driver
+    from orchestrator.config.bot import settings
+
+    conf = confidence or settings().bisect.confidence
+    if isinstance(item, Plan):
+        run_dir, state = driver.start(
+            item.tree,
+            item.good,
+            item.bad,
+            item.spec,
+            driver.Target(titles=item.titles),
+            conf,
+            max(3, budget.runs),
+            scheduler=scheduler,
+        )
+        rec = Bisection(
+            bug_id=item.bug_id,
+            kind="culprit",
+            run_id=run_dir.name,
+            cell=item.cell,
+            good=item.good,
+            bad=item.bad,
+            night=item.night,
+            started=now(),
+        )
+        save_bisection(store, rec)
+        progress.say(
+            f"bot: bisecting bug #{item.bug_id} {item.title} in {item.cell}: "
+            f"{item.good[:12]}..{item.bad[:12]} ({len(state.commits) - 1} commits)"
+        )
+    else:
+        rec = item
+        run_dir = store.root / rec.run_id
+        state = driver.State.load(run_dir)
+        used = len(state.runs)
+        state.max_runs = used + max(3, budget.runs)
+        progress.say(f"bot: resuming the bisect of bug #{rec.bug_id} ({used} runs kept)")
+    before = len(state.runs)
+    try:
+        res = driver.bisect(run_dir, state, deadline=budget.deadline)
+    except KeyboardInterrupt:
+        rec.status = "interrupted"
+        save_bisection(store, rec)
+        raise
+    budget.runs -= len(state.runs) - before
+    rec.status = {"budget": "interrupted"}.get(res.status, res.status)
+    culprit = res.culprit or {}
+    rec.commit = culprit.get("sha")
+    rec.subject = culprit.get("subject")
+    rec.author = culprit.get("author")
+    rec.confidence = res.confidence if culprit else None
+    rec.flags = list(res.flags)
+    if rec.status != "interrupted":
+        rec.finished = now()
+    save_bisection(store, rec)
+    return rec
+
+
+def mail_culprit(store: Store, b: Bisection, night_dir: Path, identity: Identity) -> Path:
+    from orchestrator.bot.culprit_mail import write_culprit_mail
+    from orchestrator.bugs.outcomes import mail_dir
+    from orchestrator.config.bot import settings
+
+    path = write_culprit_mail(
+        store, b, mail_dir(night_dir), identity, bug_url_template=settings().mail.bug_url
+    )
+    b.mail = str(path)
+    save_bisection(store, b)
+    return path
+
+
+def _digest(store: Store, night_dir: Path, out: NightBisects, identity: Identity) -> Path:
+    from orchestrator.bot.culprit_mail import write_digest
+    from orchestrator.config.bot import settings
+
+    return write_digest(
+        night_dir,
+        store,
+        out.done,
+        out.skipped,
+        identity,
+        bug_url_template=settings().mail.bug_url,
+    )
+
+
+def summary(out: NightBisects) -> list[str]:
+    """The night summary's lines about the bot."""
+    from orchestrator.bugs.outcomes import describe_bisection
+
+    lines = []
+    for b in out.done:
+        lines.append(f"  bisect bug #{b.bug_id}: {describe_bisection(b)}")
+        if b.flags:
+            lines.append("    not mailed: the culprit is implausible (flags above)")
+        elif b.status == "interrupted":
+            lines.append(f"    budget spent: the next night goes on ({b.run_id})")
+        if b.id is not None and (mail := out.mails.get(b.id)):
+            lines.append(f"    mail: {mail}")
+    for bug_id, why in out.skipped:
+        lines.append(f"  bug #{bug_id} not bisected: {why}")
+    if out.digest:
+        lines.append(f"  digest: {out.digest}")
+    return lines
