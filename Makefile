@@ -9,13 +9,15 @@ KTO := $(VENV)/bin/kto
 APT_PACKAGES := $(shell sed -e 's/\#.*//' configs/host/apt-packages.txt)
 SETUP_STAMP := $(VENV)/.setup-done
 
-.PHONY: setup run nightly demo test test-faults test-slow lint format bench clean help
+.PHONY: setup run nightly demo bot-demo test test-faults test-slow lint format bench clean help
 
 help:
 	@echo "make setup  - install host packages (apt) and Python deps (venv); idempotent"
 	@echo "make run    - the quick matrix (configs/matrix/quick.yaml): build, boot, judge"
 	@echo "make nightly - the nightly matrix (configs/matrix/nightly.yaml)"
 	@echo "make demo   - the seed scenarios against their baseline (configs/matrix/seeds.yaml)"
+	@echo "make bot-demo - the bot end to end: a regression lands, the night bisects it, mails"
+	@echo "               its author, and its fix is tested (bench/bot_e2e.py; ~1 h here)"
 	@echo "make test   - run the test suite (unit + integration)"
 	@echo "make test-faults - the fault-injection tests only (tests/faults)"
 	@echo "make test-slow - only the tests too long for every run (1 GB flood, flaky real bisect)"
@@ -48,6 +50,10 @@ nightly: setup
 # (an interrupted run, bad input) still fails `make demo`.
 demo: setup
 	$(KTO) matrix seeds; rc=$$?; [ $$rc -le 1 ] || exit $$rc
+
+# Real builds and boots: night 1, a moving branch, night 2 bisects and mails, kto test.
+bot-demo: setup
+	$(VENV)/bin/python bench/bot_e2e.py
 
 # One pytest process: two workers (tried with pytest-xdist) were no faster here (17.3 min
 # warm) and starved TCG guests into false rcutorture writer stalls.
