@@ -11,6 +11,11 @@ run), so `--resume` replays the kept runs and re-runs none of them; the decisive
 go to git's own bisect state in kto's worktree of the tree (`git bisect log` works there; a
 person can take over with `git bisect` commands).
 
+A fix bisection (`fix`: the first commit where the finding is gone, as syzbot's fix
+bisection) is the same search on the range reversed: --bad is the older end, --good the
+newer, and commits[] runs newest first, so the model's "first bad commit" k is the last
+commit that still shows the target and the fix is the one after it in history, k - 1.
+
 `bisect()` is the entry for any caller (the bot bisects a night's NEW bug with a wall-time
 deadline and reads a BisectResult); `run_bisect` is `kto bisect`'s printing of it.
 """
@@ -68,6 +73,7 @@ class BisectResult:
     run_dir: Path
     revert: str = ""  # --verify-revert's one-line verdict
     cost: dict[str, Any] = field(default_factory=dict)
+    fix: bool = False  # `culprit` is the commit that fixed the target (a fix bisection)
 
 
 @dataclass
@@ -120,6 +126,9 @@ class State:
     scheduler: str | None = None  # a Dask scheduler address for the probes
     steps: int = 0  # search rounds: one run, or one batch of parallel probes
     wall_s: float = 0.0  # time spent bisecting, summed over --resume sessions
+    # a fix bisection: commits[] is [good (newer), ..., bad (older)] and the answer is the
+    # commit after the last bad one in history (bisect.json of an older kto: a culprit one)
+    fix: bool = False
 
     def save(self, run_dir: Path) -> None:
         atomic.write_json(run_dir / STATE, asdict(self))
@@ -132,7 +141,10 @@ class State:
             raise UserError(f"{run_dir}: not a bisect run ({exc})") from exc
 
 
-def commit_range(git: Git, good: str, bad: str) -> list[str]:
+def commit_range(git: Git, good: str, bad: str, fix: bool = False) -> list[str]:
+    """[good, ..., bad], every commit the bisection may probe. For a fix bisection good is
+    the newer end: bad must be its ancestor, and the list runs newest first."""
+
     def sha(ref: str) -> str:
         res = git("rev-parse", "--verify", f"{ref}^{{commit}}", check=False)
         if res.returncode != 0:
@@ -142,10 +154,19 @@ def commit_range(git: Git, good: str, bad: str) -> list[str]:
     g, b = sha(good), sha(bad)
     if g == b:
         raise UserError(f"--good and --bad are the same commit ({g[:12]})")
+    if fix:
+        if git("merge-base", "--is-ancestor", b, g, check=False).returncode != 0:
+            raise UserError(
+                f"--bad {bad} is not an ancestor of --good {good}",
+                hint="a fix bisection needs --bad (the target shows) older than --good (it "
+                "is gone) on the same history",
+            )
+        return commit_range(git, bad, good)[::-1]
     if git("merge-base", "--is-ancestor", g, b, check=False).returncode != 0:
         raise UserError(
             f"--good {good} is not an ancestor of --bad {bad}",
-            hint="bisect needs good to be older than bad on the same history",
+            hint="bisect needs good to be older than bad on the same history (a commit "
+            "that fixed the finding: --fix)",
         )
     middle = git.out("rev-list", "--reverse", "--topo-order", "--ancestry-path", f"{g}..{b}")
     return [g, *[c for c in middle.splitlines() if c != b], b]
@@ -361,19 +382,34 @@ def describe_cost(c: dict[str, Any]) -> str:
 
 
 def mark_git_bisect(git: Git, state: State, culprit: int | None) -> None:
-    """Git's own bisect state in kto's worktree, without checking anything out."""
+    """Git's own bisect state in kto's worktree, without checking anything out. A fix
+    bisection uses the terms broken (old) and fixed (new): git's "bad" must be newer."""
     c = state.commits
     git("bisect", "reset", check=False)
-    git("bisect", "start", "--no-checkout", c[-1], c[0], check=False)
+    if state.fix:  # c[0] is the newer end
+        seen, gone = "broken", "fixed"
+        git("bisect", "start", "--term-old=broken", "--term-new=fixed", "--no-checkout",
+            c[0], c[-1], check=False)  # fmt: skip
+    else:
+        seen, gone = "bad", "good"
+        git("bisect", "start", "--no-checkout", c[-1], c[0], check=False)
     for r in state.runs:
         o = Outcome.from_dict(r["outcome"])
         if o.bad:
-            git("bisect", "bad", r["commit"], check=False)
+            git("bisect", seen, r["commit"], check=False)
         elif o.skip:
             git("bisect", "skip", r["commit"], check=False)
     if culprit is not None and culprit > 0:
-        git("bisect", "good", c[culprit - 1], check=False)
-        git("bisect", "bad", c[culprit], check=False)
+        git("bisect", gone, c[culprit - 1], check=False)
+        git("bisect", seen, c[culprit], check=False)
+
+
+def _fix_words(note: str) -> str:
+    """The search's reasons say "regression"; in a fix bisection the same facts read as
+    "not fixed"."""
+    return note.replace("not a regression here", "not fixed in this range").replace(
+        "than in the range", "than fixed in the range"
+    )
 
 
 def bisect(run_dir: Path, state: State, deadline: float | None = None) -> BisectResult:
@@ -395,8 +431,9 @@ def bisect(run_dir: Path, state: State, deadline: float | None = None) -> Bisect
     try:
         k, note = b.go()
         if k is not None:
-            info = commit_info(git, state.commits[k])
-            if state.verify_revert:
+            # a fix bisection names the commit after the last one that showed the target
+            info = commit_info(git, state.commits[k - 1 if state.fix else k])
+            if state.verify_revert and not state.fix:
                 if len(info["parents"]) > 1:
                     revert = "revert not tried: the culprit is a merge"
                 else:
@@ -417,14 +454,22 @@ def bisect(run_dir: Path, state: State, deadline: float | None = None) -> Bisect
             f"wall-time budget ran out after {len(state.runs)} runs (likeliest so far: "
             f"{state.commits[best][:12]} at {mass:.0%}); go on with --resume {run_dir}"
         )
-        runrecord.update(run_dir, bisect={"status": "budget", "culprit": None, "note": note})
-        return BisectResult("budget", None, 0.0, [], note, no_answer, run_dir, cost=spent)
+        doc0 = {"status": "budget", "culprit": None, "note": note, "fix": state.fix}
+        runrecord.update(run_dir, bisect=doc0)
+        return BisectResult(
+            "budget", None, 0.0, [], note, no_answer, run_dir, cost=spent, fix=state.fix
+        )
     with tree_lock(tree):
         mark_git_bisect(git, state, k)
+    if state.fix:
+        note = _fix_words(note)
     if k is None or info is None:
         what = b.no_culprit_status()
-        runrecord.update(run_dir, bisect={"status": what, "culprit": None, "reason": note})
-        return BisectResult(what, None, 0.0, [], note, no_answer, run_dir, cost=spent)
+        doc0 = {"status": what, "culprit": None, "reason": note, "fix": state.fix}
+        runrecord.update(run_dir, bisect=doc0)
+        return BisectResult(
+            what, None, 0.0, [], note, no_answer, run_dir, cost=spent, fix=state.fix
+        )
     conf = b.search.best()[1]
     found = flags(
         git, info, run_dir, state,
@@ -434,12 +479,13 @@ def bisect(run_dir: Path, state: State, deadline: float | None = None) -> Bisect
         note = note or revert
     doc: dict[str, Any] = {
         "status": "found", "culprit": info, "confidence": conf, "flags": found, "note": note,
+        "fix": state.fix,
     }  # fmt: skip
     if state.verify_revert:
         doc["revert"] = revert
     runrecord.update(run_dir, bisect=doc)
     code = exits.of_bisect(found=True, doubts=bool(note))
-    return BisectResult("found", info, conf, found, note, code, run_dir, revert, spent)
+    return BisectResult("found", info, conf, found, note, code, run_dir, revert, spent, state.fix)
 
 
 def run_bisect(run_dir: Path, state: State, deadline: float | None = None) -> int:
@@ -458,9 +504,8 @@ def run_bisect(run_dir: Path, state: State, deadline: float | None = None) -> in
         print(f"no culprit: {res.note}")
         return res.exit_code
     info = res.culprit
-    print(
-        f"first bad commit ({res.confidence:.1%} confidence): {info['sha'][:12]} {info['subject']}"
-    )
+    first = "first fixed commit" if res.fix else "first bad commit"
+    print(f"{first} ({res.confidence:.1%} confidence): {info['sha'][:12]} {info['subject']}")
     print(f"  author: {info['author']}")
     for t in info["trailers"]:
         print(f"  {t}")
@@ -485,7 +530,10 @@ def start(
     verify_revert: bool = False,
     parallel: int = 1,
     scheduler: str | None = None,
+    fix: bool = False,
 ) -> tuple[Path, State]:
+    """A new bisect run dir and its state. `fix`: find the commit where the target is gone
+    (--bad older, --good newer)."""
     from orchestrator.build.trees import resolve_tree
 
     if not 0.5 <= confidence < 1:
@@ -494,10 +542,15 @@ def start(
         raise UserError(f"--max-runs {max_runs}: at least 3")
     if not 1 <= parallel <= 16:
         raise UserError(f"--parallel {parallel}: between 1 and 16 commits at once")
+    if fix and verify_revert:
+        raise UserError(
+            "--verify-revert does not apply to --fix",
+            hint="it reverts a culprit on top of bad; a fix is checked by the runs after it",
+        )
     t = resolve_tree(tree)
-    commits = commit_range(Git(t.repo), good, bad)
+    commits = commit_range(Git(t.repo), good, bad, fix)
     plan_job(replace(base, ref=commits[-1]))  # bad input fails before any directory
-    run_dir = runrecord.new_run_dir(f"bisect-{base.arch}")
+    run_dir = runrecord.new_run_dir(f"bisect-{'fix-' if fix else ''}{base.arch}")
     state = State(
         tree=tree,
         commits=commits,
@@ -512,8 +565,10 @@ def start(
         verify_revert=verify_revert,
         parallel=parallel,
         scheduler=scheduler,
+        fix=fix,
     )
     state.save(run_dir)
     runrecord.update(run_dir, compare_key=f"bisect:{base.id}")
-    progress.say(f"bisect: {len(commits) - 1} commits between {good} and {bad}; {run_dir}")
+    what = "fix bisect" if fix else "bisect"
+    progress.say(f"{what}: {len(commits) - 1} commits between {good} and {bad}; {run_dir}")
     return run_dir, state

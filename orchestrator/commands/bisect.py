@@ -1,4 +1,5 @@
-"""`kto bisect`: find the commit that introduced a finding, flake-aware, with a confidence."""
+"""`kto bisect`: find the commit that introduced a finding (or, with --fix, the one that
+made it go away), flake-aware, with a confidence."""
 
 from __future__ import annotations
 
@@ -11,15 +12,24 @@ from orchestrator.config.arch import known_arches
 DESCRIPTION = (
     "Flake-aware bisection: every probe is a kto job at one commit; the "
     "culprit is the commit holding --confidence of a posterior that models the "
-    "reproduction rate. Exit 0: culprit found; 1: a culprit below the confidence asked "
-    "for; 3: refused (bad does not reproduce, good shows the target) or interrupted."
+    "reproduction rate. --fix finds the first commit where the finding is gone instead "
+    "(--bad the older commit that shows it, --good a newer one without it). Exit 0: "
+    "culprit (or fix) found; 1: one below the confidence asked for, or a revert that did "
+    "not clear the target; 3: refused (bad does not reproduce, good shows the target), "
+    "nothing in the range, or interrupted."
 )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tree", help="named tree or git tree path (default: the default tree)")
-    p.add_argument("--good", help="a commit without the finding")
-    p.add_argument("--bad", help="a commit with it")
+    p.add_argument("--good", help="a commit without the finding (with --fix: the newer end)")
+    p.add_argument("--bad", help="a commit with it (with --fix: the older end)")
+    p.add_argument(
+        "--fix",
+        action="store_true",
+        help="find the first commit where the finding is gone (--bad must be an ancestor "
+        "of --good); the default target is what --bad shows",
+    )
     p.add_argument("--arch", default="x86_64", choices=known_arches())
     add_config_option(p)
     what = p.add_mutually_exclusive_group()
@@ -59,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--verify-revert",
         action="store_true",
         help="then revert the culprit on top of --bad and show the target is gone (runs "
-        "sized by the model)",
+        "sized by the model; not with --fix)",
     )
     add_boot_options(p, with_arch=False)
 
@@ -85,5 +95,6 @@ def run(args: argparse.Namespace) -> int:
         verify_revert=args.verify_revert,
         parallel=args.parallel or (3 if args.scheduler else 1),
         scheduler=args.scheduler,
+        fix=args.fix,
     )  # fmt: skip
     return run_bisect(run_dir, state)
