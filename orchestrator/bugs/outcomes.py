@@ -135,7 +135,7 @@ def describe_bisection(b: Bisection) -> str:
     what = "culprit" if b.kind == "culprit" else "fix"
     span = f"{b.good[:12]}..{b.bad[:12]} in {b.cell}"
     if b.status == "found" and b.commit:
-        conf = f", {b.confidence:.1%}" if b.confidence is not None else ""
+        conf = f", {b.confidence:.2%}" if b.confidence is not None else ""
         doubt = f"; flagged: {'; '.join(b.flags)}" if b.flags else ""
         return f"{what} {b.commit[:12]} ({b.subject}){conf}{doubt} [{span}]"
     return f"{what} bisect {b.status} [{span}]"

@@ -239,11 +239,26 @@ def _show(store: Store, bug_id: int, limit: int) -> None:
             print(f"    {line}")
         if d.best.reproducer:
             print(f"  reproducer: {d.best.reproducer}")
+    _bot_work(store, b.id)
     if d.events:
         print("  events:")
         for e in d.events:
             reason = f": {e['reason']}" if e["reason"] else ""
             print(f"    {e['at']}  {e['who']}  {e['action']}{reason}")
+
+
+def _bot_work(store: Store, bug_id: int) -> None:
+    """What the bot did about the bug: its bisections (culprit, fix) and fixes tested."""
+    from orchestrator.bugs.outcomes import bisections, describe_bisection, fix_tests
+
+    for bi in bisections(store.db, bug_id):
+        print(f"  {'bisected:':12}{describe_bisection(bi)}")
+        print(f"  {'':12}run {bi.run_id}" + (f"; mail {bi.mail}" if bi.mail else ""))
+    for t in fix_tests(store.db, bug_id):
+        what = (
+            f"{t.verdict}: {t.fails}:{t.runs} with it, {t.control_fails}:{t.control_runs} without"
+        )
+        print(f"  {'fix tested:':12}{t.patches}: {what}; run {t.run_id}")
 
 
 def _best_report(job_path: str, index: int | None, stored: str) -> str:

@@ -171,7 +171,7 @@ def _mails(monkeypatch: pytest.MonkeyPatch, written: list[int]) -> None:
 
 
 def test_a_night_bisects_its_new_bug_once_records_it_and_mails_the_culprit(
-    root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = FakeDriver(root, need=16)
     fake.install(monkeypatch)
@@ -194,6 +194,14 @@ def test_a_night_bisects_its_new_bug_once_records_it_and_mails_the_culprit(
     assert out.digest and out.digest.is_file()
     text = "\n".join(regression.summary(out))
     assert f"bisect bug #{bug}" in text and "mail:" in text
+    # `kto bugs show` says what the bot did
+    from orchestrator import cli
+
+    capsys.readouterr()
+    assert cli.main(["bugs", "show", str(bug)]) == 0
+    shown = capsys.readouterr().out
+    assert f"bisected:   culprit {B[:12]} (mm: the culprit), 99.95%" in shown, shown
+    assert "; mail " in shown
     # The next night shows the same bug again: no second bisect of it.
     r3 = _night(root, 3, B, {"x86_64.rcutorture": [SEED003]})
     again = regression.bisect_night(r3, budget_runs=80, budget_minutes=60, identity=Identity())
