@@ -243,8 +243,8 @@ def write_mails(
     history: (job name, title) -> fail:runs text across earlier runs, where known.
     """
     mail_dir = run.path / MAIL_DIR
-    for old in mail_dir.glob("*.eml") if mail_dir.is_dir() else ():
-        old.unlink()  # the previous --mail's messages: the set of new findings may differ
+    for old in mail_dir.glob("[0-9][0-9]-*.eml") if mail_dir.is_dir() else ():
+        old.unlink()  # the previous --mail's messages only (the bot's mails stay)
     paths = []
     for n, s in enumerate(subjects(run, comparison), 1):
         hist = (history or {}).get((s.job.name, s.title))

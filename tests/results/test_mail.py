@@ -193,8 +193,13 @@ def test_only_new_findings_get_a_mail(tmp_path: Path) -> None:
     edit_json(old / "x86_64-hotplug" / "job.json", test="hotplug", **as_pass())
     (old / "x86_64-hotplug" / "findings.json").write_text('{"findings": []}')
     loaded_old = load_run(old)
+    # The bot's mails of the night are not --mail's to replace.
+    (new / "mail").mkdir()
+    (new / "mail" / "digest.eml").write_text("From: kto\n\nx\n")
+    (new / "mail" / "99-stale.eml").write_text("From: kto\n\nx\n")
     mails = write_mails(loaded_new, compare(loaded_old, loaded_new), ME)
     assert [p.name for p in mails] == ["01-bug-kernel-null-pointer-dereference-in-outer.eml"]
+    assert sorted(p.name for p in (new / "mail").iterdir()) == [mails[0].name, "digest.eml"]
 
 
 def test_kto_report_mail_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
