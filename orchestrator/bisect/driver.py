@@ -490,9 +490,13 @@ def bisect(run_dir: Path, state: State, deadline: float | None = None) -> Bisect
 
 def run_bisect(run_dir: Path, state: State, deadline: float | None = None) -> int:
     """`kto bisect`: bisect() and its printout; the exit code."""
+    return print_result(state, bisect(run_dir, state, deadline))
+
+
+def print_result(state: State, res: BisectResult) -> int:
+    """What a bisection found, as `kto bisect` prints it; its exit code."""
     from orchestrator.build.trees import resolve_tree
 
-    res = bisect(run_dir, state, deadline)
     target = Target(**{**state.target, "titles": tuple(state.target.get("titles", ()))})
     print(f"bisect {state.tree}: target {target.describe()}; {len(state.runs)} runs")
     print("\n".join(table(state)))

@@ -30,6 +30,7 @@ from orchestrator.parser.titles import normalise
 from orchestrator.records.spec import JobSpec
 
 if TYPE_CHECKING:
+    from orchestrator.bisect.driver import BisectResult
     from orchestrator.matrix.driver import MatrixResult
     from orchestrator.results.mailtext import Identity
 
@@ -49,6 +50,7 @@ class Plan:
     titles: tuple[str, ...]  # the finding titles that are this bug, as the jobs print them
     tree: str
     night: str | None = None
+    kind: str = "culprit"  # or "fix": good is the newer end, where the bug is gone
 
 
 @dataclass
@@ -178,6 +180,36 @@ def plan_for_bug(store: Store, bug_id: int, night: str | None = None) -> Plan:
     )
 
 
+def plan_fix_for_bug(store: Store, bug_id: int) -> Plan:
+    """The fix bisection of a bug that stopped showing: in its best cell, from the last
+    night it showed (bad, the older end) to the latest night that cell passed after it."""
+    db = store.db
+    plan = plan_for_bug(store, bug_id)  # its latest incident: the older end, its spec, titles
+    fam = _family(db, bug_id)
+    row = db.execute(
+        "SELECT j.git_commit FROM jobs j JOIN runs r ON r.id = j.run_id "
+        "WHERE j.cell = ? AND j.judged AND j.head AND r.nightly AND j.git_commit IS NOT NULL "
+        "AND j.run_id > (SELECT MAX(jj.run_id) FROM incidents i JOIN jobs jj ON jj.id = i.job_id "
+        f"WHERE i.bug_id IN ({_marks(fam)}) AND jj.cell = ?) AND NOT EXISTS (SELECT 1 FROM "
+        f"incidents k WHERE k.job_id = j.id AND k.bug_id IN ({_marks(fam)})) "
+        "ORDER BY j.run_id DESC LIMIT 1",
+        (plan.cell, *fam, plan.cell, *fam),
+    ).fetchone()
+    if not row:
+        raise UserError(
+            f"bug #{bug_id}: no night of {plan.cell} passed after it last showed: "
+            "nothing to bisect a fix in",
+            hint="kto bisect --fix --bad OLD --good NEW bisects any range by hand",
+        )
+    old, new = plan.bad, str(row["git_commit"])
+    if old == new:
+        raise UserError(
+            f"bug #{bug_id}: {plan.cell} passed at the commit it last showed at ({old[:12]}): "
+            "a flaky bug gone quiet, not a fix to bisect"
+        )
+    return replace(plan, good=new, bad=old, kind="fix", night=None)
+
+
 def _why_not(result: MatrixResult, bug_id: int, cell: str, title: str) -> str | None:
     """A reason the night's evidence says this NEW bug is not a regression of the move."""
     for line in result.classified.new if result.classified else []:
@@ -231,7 +263,7 @@ def bisect_night(
             if budget.left() <= 0:
                 out.skipped.append((bug_id, "the night's bisect budget is spent: next night"))
                 continue
-            b = run_plan(store, item, budget, scheduler=scheduler)
+            b, _res = run_plan(store, item, budget, scheduler=scheduler)
             out.done.append(b)
             if b.mailable:
                 out.mails[int(b.id or 0)] = mail_culprit(store, b, result.run_dir, identity)
@@ -265,9 +297,10 @@ def run_plan(
     *,
     scheduler: str | None = None,
     confidence: float | None = None,
-) -> Bisection:
+    show: bool = False,
+) -> tuple[Bisection, BisectResult]:
     """Start a planned bisect (or resume a recorded one) within the budget; the bisection
-    as recorded on the bug when it stopped."""
+    as recorded on the bug when it stopped. `show`: print it as `kto bisect` does."""
     from orchestrator.bisect import driver
     from orchestrator.config.bot import settings
 
@@ -282,10 +315,11 @@ def run_plan(
             conf,
             max(3, budget.runs),
             scheduler=scheduler,
+            fix=item.kind == "fix",
         )
         rec = Bisection(
             bug_id=item.bug_id,
-            kind="culprit",
+            kind=item.kind,
             run_id=run_dir.name,
             cell=item.cell,
             good=item.good,
@@ -294,9 +328,11 @@ def run_plan(
             started=now(),
         )
         save_bisection(store, rec)
+        what = "the fix of " if item.kind == "fix" else ""
+        old, new = (item.bad, item.good) if item.kind == "fix" else (item.good, item.bad)
         progress.say(
-            f"bot: bisecting bug #{item.bug_id} {item.title} in {item.cell}: "
-            f"{item.good[:12]}..{item.bad[:12]} ({len(state.commits) - 1} commits)"
+            f"bot: bisecting {what}bug #{item.bug_id} {item.title} in {item.cell}: "
+            f"{old[:12]}..{new[:12]} ({len(state.commits) - 1} commits)"
         )
     else:
         rec = item
@@ -308,6 +344,8 @@ def run_plan(
     before = len(state.runs)
     try:
         res = driver.bisect(run_dir, state, deadline=budget.deadline)
+        if show:
+            driver.print_result(state, res)
     except KeyboardInterrupt:
         rec.status = "interrupted"
         save_bisection(store, rec)
@@ -323,7 +361,12 @@ def run_plan(
     if rec.status != "interrupted":
         rec.finished = now()
     save_bisection(store, rec)
-    return rec
+    if rec.kind == "fix" and rec.status == "found" and rec.commit and not rec.flags:
+        from orchestrator.bugs.actions import fixed_by
+
+        sure = f"{rec.confidence:.2%}" if rec.confidence is not None else "?"
+        fixed_by(store, rec.bug_id, rec.commit, "kto bisect --fix", f"fix bisection, {sure}")
+    return rec, res
 
 
 def mail_culprit(store: Store, b: Bisection, night_dir: Path, identity: Identity) -> Path:
@@ -351,6 +394,39 @@ def _digest(store: Store, night_dir: Path, out: NightBisects, identity: Identity
         identity,
         bug_url_template=settings().mail.bug_url,
     )
+
+
+def bisect_bug(
+    bug_id: int,
+    *,
+    fix: bool,
+    max_runs: int,
+    confidence: float,
+    identity: Identity,
+    scheduler: str | None = None,
+) -> int:
+    """`kto bisect --bug N [--fix]`: the bot's bisect of one bug, by hand, printed as
+    `kto bisect` prints; recorded on the bug, the culprit mailed (into the bisect's own
+    run dir) or the bug marked fixed by the fix found. The exit code of `kto bisect`."""
+    from orchestrator.bugs.store import open_store
+
+    with open_store() as store:
+        plan = plan_fix_for_bug(store, bug_id) if fix else plan_for_bug(store, bug_id)
+        rec, res = run_plan(
+            store,
+            plan,
+            Budget(max_runs, float("inf")),
+            scheduler=scheduler,
+            confidence=confidence,
+            show=True,
+        )
+        if rec.mailable:
+            print(f"  mail: {mail_culprit(store, rec, res.run_dir, identity)}")
+        elif rec.kind == "culprit" and rec.flags:
+            print("  not mailed: the culprit is implausible (suspicious: above)")
+        if rec.kind == "fix" and rec.status == "found" and not rec.flags:
+            print(f"  bug #{bug_id} marked fixed by {str(rec.commit)[:12]}")
+    return res.exit_code
 
 
 def summary(out: NightBisects) -> list[str]:

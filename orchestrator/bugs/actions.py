@@ -68,6 +68,26 @@ def close(store: Store, bug_id: int, who: str, reason: str, commit: str | None =
     return _close(store, bug_id, who, "fixed", why, fixed_commit=commit)
 
 
+def fixed_by(store: Store, bug_id: int, commit: str, who: str, reason: str) -> str:
+    """A fix bisection named the commit: an open bug is closed as fixed by it; a bug
+    already fixed (by silence, or by hand without a commit) gets the commit."""
+    with store.write() as db:
+        row = _bug(db, bug_id)
+        _not_dup(row, "close")
+        if row["state"] == "open":
+            _set_state(db, row, "fixed", who, f"{reason} (fixed by {commit})", fixed_commit=commit)
+        elif row["state"] == "fixed":
+            db.execute(
+                "UPDATE bugs SET fixed_commit = ?, version = version + 1 WHERE id = ?",
+                (commit, bug_id),
+            )
+        else:
+            raise UserError(f"{_name(row)} is {row['state']}: not marking a fix for it")
+        event(db, bug_id, "fixed-by", who, f"{reason}: {commit}", None)
+        refresh(db, {bug_id})
+    return f"{_name(row)}: fixed by {commit[:12]}"
+
+
 def invalid(store: Store, bug_id: int, who: str, reason: str) -> str:
     return _close(store, bug_id, who, "invalid", reason)
 

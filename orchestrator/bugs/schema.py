@@ -127,7 +127,7 @@ MIGRATIONS: list[list[str]] = [
             run_id TEXT NOT NULL,          -- the bisect's own run directory
             night TEXT,                    -- the matrix run that started it (None: by hand)
             cell TEXT NOT NULL,
-            good TEXT NOT NULL,            -- culprit: last commit without it; fix: with it
+            good TEXT NOT NULL,            -- a commit without the bug (fix: the newer end)
             bad TEXT NOT NULL,
             status TEXT NOT NULL,          -- running, interrupted, found, not-found, refused
             commit_sha TEXT,               -- the culprit (or the fix)

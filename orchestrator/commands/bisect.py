@@ -30,6 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="find the first commit where the finding is gone (--bad must be an ancestor "
         "of --good); the default target is what --bad shows",
     )
+    p.add_argument(
+        "--bug",
+        type=int,
+        metavar="N",
+        help="bisect bug N of the bug store as the nightly bot does: its best cell, from "
+        "the last night that cell passed to the commit it showed at (with --fix: from its "
+        "last night to the first clean night after it); recorded on the bug, the culprit "
+        "mailed to disk or the bug marked fixed (docs/bot.md)",
+    )
     p.add_argument("--arch", default="x86_64", choices=known_arches())
     add_config_option(p)
     what = p.add_mutually_exclusive_group()
@@ -82,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         return run_bisect(run_dir, State.load(run_dir))
     from orchestrator.errors import UserError
 
+    if args.bug is not None:
+        return _bug(args)
     if not args.good or not args.bad:
         raise UserError("--good and --bad are needed (or --resume RUN)")
     from orchestrator.build.trees import load_tree_specs
@@ -98,3 +109,28 @@ def run(args: argparse.Namespace) -> int:
         fix=args.fix,
     )  # fmt: skip
     return run_bisect(run_dir, state)
+
+
+def _bug(args: argparse.Namespace) -> int:
+    from orchestrator.bot.regression import bisect_bug
+    from orchestrator.errors import UserError
+    from orchestrator.git import user_config
+    from orchestrator.results.mailtext import Identity
+
+    options = ("good", "bad", "tree", "title", "kind", "any_failure", "verify_revert")
+    given = [f"--{o.replace('_', '-')}" for o in options if getattr(args, o)]
+    if given:
+        names = ", ".join(given)
+        raise UserError(
+            f"--bug takes its tree, range and titles from the bug store: drop {names}",
+            hint="or bisect by hand: kto bisect --good A --bad B [--title T]",
+        )
+    identity = Identity(user_config("user.name"), user_config("user.email"))
+    return bisect_bug(
+        args.bug,
+        fix=args.fix,
+        max_runs=args.max_runs,
+        confidence=args.confidence,
+        identity=identity,
+        scheduler=args.scheduler,
+    )

@@ -256,3 +256,40 @@ def test_a_bug_last_night_s_kernel_shows_too_is_not_bisected(
     result = MatrixResult(run, report, report.night)
     out = regression.bisect_night(result, budget_runs=80, budget_minutes=60, identity=Identity())
     assert not fake.started and "last night's kernel shows it too" in out.skipped[0][1]
+
+
+def test_a_bug_gone_quiet_gets_its_fix_bisected_and_is_fixed_by_that_commit(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestrator import cli
+    from orchestrator.bugs.query import get
+
+    fake = FakeDriver(root, need=4)
+    fake.install(monkeypatch)
+    monkeypatch.setattr("orchestrator.bisect.driver.print_result", lambda st, res: 0)
+    _night(root, 1, A, {"x86_64.rcutorture": [None]})
+    r2 = _night(root, 2, B, {"x86_64.rcutorture": [SEED003]})
+    bug = _bug(r2)
+    with open_store(root) as store, pytest.raises(UserError, match=r"no night .* passed after"):
+        regression.plan_fix_for_bug(store, bug)
+    _night(root, 3, C, {"x86_64.rcutorture": [None]})
+    with open_store(root) as store:
+        plan = regression.plan_fix_for_bug(store, bug)
+    assert (plan.kind, plan.bad, plan.good) == ("fix", B, C)  # bad: the older end
+    assert cli.main(["bisect", "--bug", str(bug), "--fix"]) == 0
+    assert fake.started[-1][:2] == (C, B)  # driver.start(good=newer, bad=older, fix=True)
+    assert f"bug #{bug} marked fixed by {B[:12]}" in capsys.readouterr().out
+    with open_store(root) as store:
+        row = get(store.db, bug)
+        [rec] = bisections(store.db, bug, "fix")
+    assert row.state == "fixed" and row.fixed_commit == B and rec.status == "found"
+
+
+def test_bisect_bug_refuses_a_range_given_by_hand(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestrator import cli
+
+    assert cli.main(["bisect", "--bug", "1", "--good", A, "--title", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "--bug takes its tree, range and titles from the bug store: drop --good, --title" in err
