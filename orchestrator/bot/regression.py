@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator import progress
 from orchestrator.bugs.outcomes import Bisection, bisections, save_bisection
 from orchestrator.bugs.store import Store, now
-from orchestrator.errors import UserError
+from orchestrator.errors import KtoError, UserError
 from orchestrator.parser.titles import normalise
 from orchestrator.records.spec import JobSpec
 
@@ -263,7 +263,13 @@ def bisect_night(
             if budget.left() <= 0:
                 out.skipped.append((bug_id, "the night's bisect budget is spent: next night"))
                 continue
-            b, _res = run_plan(store, item, budget, scheduler=scheduler)
+            try:
+                b, _res = run_plan(store, item, budget, scheduler=scheduler)
+            except KtoError as exc:
+                # One bug's bisect that cannot run (its range gone from the tree, a build
+                # host missing) does not take the night's other bugs with it.
+                out.skipped.append((bug_id, f"bisect failed: {exc.message}"))
+                continue
             out.done.append(b)
             if b.mailable:
                 out.mails[int(b.id or 0)] = mail_culprit(store, b, result.run_dir, identity)
@@ -348,6 +354,11 @@ def run_plan(
             driver.print_result(state, res)
     except KeyboardInterrupt:
         rec.status = "interrupted"
+        save_bisection(store, rec)
+        raise
+    except KtoError:
+        # Not resumed every night to fail the same way: a person looks (kto bugs show).
+        rec.status, rec.finished = "refused", now()
         save_bisection(store, rec)
         raise
     budget.runs -= len(state.runs) - before

@@ -293,3 +293,27 @@ def test_bisect_bug_refuses_a_range_given_by_hand(
     assert cli.main(["bisect", "--bug", "1", "--good", A, "--title", "x"]) == 2
     err = capsys.readouterr().err
     assert "--bug takes its tree, range and titles from the bug store: drop --good, --title" in err
+
+
+def test_one_bug_whose_bisect_fails_does_not_stop_the_night_s_others(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.bisect import driver
+
+    fake = FakeDriver(root, need=4)
+    fake.install(monkeypatch)
+    _mails(monkeypatch, [])
+    real = fake.bisect
+
+    def bisect(run_dir: Path, state: Any, deadline: float | None = None) -> Any:
+        if len(fake.started) == 1:
+            raise UserError("'deadbeef' is not a commit of the tree")
+        return real(run_dir, state, deadline)
+
+    monkeypatch.setattr(driver, "bisect", bisect)
+    _night(root, 1, A, {"x86_64.rcutorture": [None], "x86_64.hotplug": [None]})
+    r2 = _night(root, 2, B, {"x86_64.rcutorture": [SEED003], "x86_64.hotplug": [PANIC]})
+    out = regression.bisect_night(r2, budget_runs=80, budget_minutes=60, identity=Identity())
+    assert len(out.done) == 1 and out.done[0].status == "found"
+    assert "bisect failed: 'deadbeef' is not a commit" in out.skipped[0][1]
+    assert not regression.has_unfinished(root)  # the failed one is not resumed every night
