@@ -12,7 +12,10 @@ about half of the boots), in a results root of its own:
    defaults: auto-bisect on, its budget and confidence from configs/bot.yaml) and writes
    the culprit mail; a flaky bug the night misses is run again the next night;
 4. `kto test BUG --patches kernels/series/bot-demo-fix*`: gone with the fix, and the
-   control run without it shows the bug.
+   control run without it shows the bug;
+5. night 3: the fix lands between two more commits; the bug is gone (and, with one quiet
+   night configured for the demo, fixed by silence); `kto bisect --bug N --fix` names the
+   fix commit and the bug records it.
 
 Prints per variant: the culprit named and whether it is right, its confidence, the mail's
 To/Cc/Subject, the wall time from the end of night 2's jobs (its report written) to the
@@ -101,6 +104,30 @@ def make_history(branch: str, regression: str) -> tuple[str, list[str]]:
     return base, commits
 
 
+def land_fix(branch: str, fix: str) -> str:
+    """The fix lands on BRANCH between two more commits, as a tree moves; its sha."""
+    from orchestrator.build.trees import resolve_tree, tree_lock
+    from orchestrator.git import Git
+
+    tree = resolve_tree("debian-6.1")
+    git = Git(tree.worktree)
+    with tree_lock(tree):
+        git("checkout", "-q", branch)
+        for i, what in ((13, "before"), (0, "fix"), (14, "after")):
+            if what == "fix":
+                git("am", "-q", str(next((SERIES / fix).glob("*.patch"))))
+                fixed = git.out("rev-parse", "HEAD")
+                continue
+            rel = "Documentation/admin-guide/cputopology.rst"
+            with (tree.worktree / rel).open("a") as fh:
+                fh.write(f"\nThis sentence is kto's bot demo, step {i}.\n")
+            git("add", rel)
+            msg = f"Documentation: kto bot demo step {i}\n\nSigned-off-by: {KEEPER}"
+            git("commit", "-q", "--author", KEEPER, "-m", msg)
+        git("checkout", "-q", "--detach", tree.base_commit)
+    return fixed
+
+
 def reset_branch(branch: str) -> str:
     from orchestrator.build.trees import resolve_tree, tree_lock
     from orchestrator.git import Git
@@ -157,7 +184,8 @@ def variant(name: str, work: Path) -> dict[str, Any]:
         if "NEW bug" in night2.stdout:
             break
     out["nights"] = nights
-    run = latest_run(results)
+    m = re.search(r"^matrix bot-demo: .*\((\S+)\)$", night2.stdout, re.M)
+    run = Path(m.group(1)) if m else latest_run(results)  # latest: the bisect's own run
     mails = sorted((run / "mail").glob("bug-*-culprit-*.eml")) if (run / "mail").is_dir() else []
     out["night2_exit"] = night2.returncode
     if not mails:
@@ -179,6 +207,25 @@ def variant(name: str, work: Path) -> dict[str, Any]:
         (ln for ln in test.stdout.splitlines() if "gone" in ln or "present" in ln), ""
     )
     out["mail_path"] = str(mail)
+    # Night 3: the fix lands; the bug is gone and (one quiet night, for the demo) fixed by
+    # silence; then its fix is bisected and the bug gets the commit.
+    fixed = land_fix(branch, fix)
+    out["fix_expected"] = fixed[:12]
+    os.environ["KTO_BUGS_QUIET_NIGHTS"] = "1"
+    try:
+        kto(results, "matrix", str(mfile))
+    finally:
+        del os.environ["KTO_BUGS_QUIET_NIGHTS"]
+    fb = kto(results, "bisect", "--bug", bug.group(1) if bug else "1", "--fix")
+    m = re.search(r"first fixed commit \(([\d.]+)% confidence\): (\w+)", fb.stdout)
+    out["fix_bisect"] = {
+        "exit": fb.returncode,
+        "commit": m and m.group(2),
+        "conf": m and m.group(1),
+    }
+    out["fix_bisect_right"] = bool(m and m.group(2) == fixed[:12])
+    show = kto(results, "bugs", "show", bug.group(1) if bug else "1")
+    out["bug_state"] = next((ln for ln in show.stdout.splitlines() if "fixed by" in ln), "")
     return out
 
 
@@ -194,7 +241,10 @@ def main() -> int:
         r["wall_s"] = round(time.monotonic() - t0)
         rows.append(r)
         print(json.dumps(r, indent=2), flush=True)
-    ok = all(r.get("mail_names_culprit") and r.get("fix_test_exit") == 0 for r in rows)
+    ok = all(
+        r.get("mail_names_culprit") and r.get("fix_test_exit") == 0 and r.get("fix_bisect_right")
+        for r in rows
+    )
     print("bot e2e:", "every variant named its culprit and its fix" if ok else "FAILED")
     return 0 if ok else 1
 

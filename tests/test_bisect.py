@@ -19,6 +19,7 @@ from orchestrator.records.spec import JobSpec
 from orchestrator.records.verdict import Status, Verdict
 
 from .conftest import git
+from .fakejob import record_job
 
 
 def _step(culprit: int, p: float = 1.0, u: float = 0.0, seed: int = 0, skip=()):
@@ -169,18 +170,8 @@ def _fake_jobs(
         else:
             v = Verdict(Status.PASS, "test passed")
         first = calls.count(spec.ref) == 1  # later runs of a commit boot its cached kernel
-        rec = {
-            "arch": spec.arch,
-            "test": spec.test,
-            "status": str(v.status),
-            "verdict": v.to_dict(),
-            "build": {"cache_hit": not first, "compiled_s": 10.0 if first else 0.0},
-            "durations": {"guest": 2.5},
-        }
-        (job_dir / "job.json").write_text(json.dumps(rec))
-        (job_dir / "findings.json").write_text(json.dumps({"findings": v.findings}))
-        (job_dir / "console.log").write_text("")
-        return JobResult(spec, v, job_dir, rec)
+        build = {"cache_hit": not first, "compiled_s": 10.0 if first else 0.0}
+        return record_job(spec, job_dir, v, build=build, durations={"guest": 2.5})
 
     monkeypatch.setattr(driver, "run_job", fake_run_job)
 
@@ -283,16 +274,7 @@ def _scripted_jobs(monkeypatch: pytest.MonkeyPatch, commits: list[str], kind, ca
             v = Verdict(Status.ERROR, "boot failed: QEMU died")
         else:
             v = Verdict(Status.PASS, "test passed")
-        rec = {
-            "arch": spec.arch,
-            "test": spec.test,
-            "status": str(v.status),
-            "verdict": v.to_dict(),
-        }
-        (job_dir / "job.json").write_text(json.dumps(rec))
-        (job_dir / "findings.json").write_text(json.dumps({"findings": v.findings}))
-        (job_dir / "console.log").write_text("")
-        return JobResult(spec, v, job_dir, rec)
+        return record_job(spec, job_dir, v)
 
     def execute(run_dir, jobs, budget, scheduler):
         for j in jobs:
@@ -533,11 +515,7 @@ def test_an_infrastructure_error_is_retried_once_on_every_path(
         i = commits.index(str(spec.ref))
         if 0 < i < len(commits) - 1 and not broke:
             broke.append(str(spec.ref))
-            job_dir.mkdir(parents=True, exist_ok=True)
-            v = Verdict(Status.ERROR, "boot failed: QEMU died")
-            rec = {"arch": spec.arch, "test": spec.test, "status": "ERROR", "verdict": v.to_dict()}
-            (job_dir / "job.json").write_text(json.dumps(rec))
-            return JobResult(spec, v, job_dir, rec)
+            return record_job(spec, job_dir, Verdict(Status.ERROR, "boot failed: QEMU died"))
         return judged(spec, job_dir, **kw)
 
     monkeypatch.setattr(driver, "run_job", first_probe_of_a_middle_commit_errors)

@@ -20,6 +20,7 @@ from orchestrator.records.spec import JobSpec
 from orchestrator.records.verdict import Status, Verdict
 
 from .conftest import git
+from .fakejob import record_job
 from .test_bisect import TARGET, _history
 
 
@@ -42,16 +43,7 @@ def _jobs(monkeypatch: pytest.MonkeyPatch, history: list[str], shows, calls: lis
             v = Verdict(Status.FAIL, "kernel reported warning", TARGET, [f])
         else:
             v = Verdict(Status.PASS, "test passed")
-        rec = {
-            "arch": spec.arch,
-            "test": spec.test,
-            "status": str(v.status),
-            "verdict": v.to_dict(),
-        }
-        (job_dir / "job.json").write_text(json.dumps(rec))
-        (job_dir / "findings.json").write_text(json.dumps({"findings": v.findings}))
-        (job_dir / "console.log").write_text("")
-        return JobResult(spec, v, job_dir, rec)
+        return record_job(spec, job_dir, v)
 
     monkeypatch.setattr(driver, "run_job", fake_run_job)
 

@@ -34,6 +34,7 @@ from orchestrator.results.mailtext import Identity
 
 from ..bugs.nights import MMDROP, PANIC, PGTABLES, RSS, SEED002, SEED003, night, rid
 from ..conftest import REPO, git
+from ..fakejob import record_job
 from ..results.test_report_cli import chromium
 
 ME = Identity("Tess Tester", "tess@example.org")
@@ -107,20 +108,9 @@ def _fake_jobs(monkeypatch: pytest.MonkeyPatch, commits: list[str], culprit: int
             v = Verdict(Status.FAIL, f"kernel reported warning: {MMDROP}", MMDROP, found)
         else:
             v = Verdict(Status.PASS, "test passed")
-        rec = {
-            "arch": spec.arch,
-            "test": spec.test,
-            "repeat": spec.repeat,
-            "status": str(v.status),
-            "verdict": v.to_dict(),
-            "job": spec.to_dict(),
-            "build": _build(spec),
-            "durations": {"guest": 2.5},
-        }
-        (job_dir / "job.json").write_text(json.dumps(rec))
-        (job_dir / "findings.json").write_text(json.dumps({"findings": v.findings}))
-        (job_dir / "console.log").write_text("")
-        return JobResult(spec, v, job_dir, rec)
+        return record_job(
+            spec, job_dir, v, job=spec.to_dict(), build=_build(spec), durations={"guest": 2.5}
+        )
 
     monkeypatch.setattr(driver, "run_job", fake_run_job)
 

@@ -28,6 +28,7 @@ from orchestrator.records.verdict import Status, Verdict
 from orchestrator.results.mailtext import Identity
 
 from ..bugs.nights import SEED003, Repeat, night, rid
+from ..fakejob import record_job
 
 CELL = "debian-6.1.none.default.x86_64.rcutorture-onoff"
 COMMIT = "22c59337993006cf14b97356d39926eaa6c31378"  # the recorded job's build
@@ -102,21 +103,8 @@ def fake_jobs(monkeypatch: pytest.MonkeyPatch, script: Script) -> list[JobSpec]:
             v = Verdict(Status.MISS, "does not apply: patch 1/2 in kernel/fork.c")
         else:
             v = Verdict(Status.PASS, "test passed")
-        job_dir.mkdir(parents=True, exist_ok=True)
-        rec = {
-            **(extra or {}),
-            "arch": spec.arch,
-            "test": spec.test,
-            "repeat": spec.repeat,
-            "status": str(v.status),
-            "verdict": v.to_dict(),
-            "job": spec.to_dict(),
-            "build": {"inputs": {"tree": spec.tree, "base_commit": spec.ref}},
-        }
-        (job_dir / "job.json").write_text(json.dumps(rec))
-        (job_dir / "findings.json").write_text(json.dumps({"findings": v.findings}))
-        (job_dir / "console.log").write_text("")
-        return JobResult(spec, v, job_dir, rec)
+        build = {"inputs": {"tree": spec.tree, "base_commit": spec.ref}}
+        return record_job(spec, job_dir, v, **(extra or {}), job=spec.to_dict(), build=build)
 
     monkeypatch.setattr(fixtest, "run_job", fake_run_job)
     return calls
