@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from orchestrator.bisect.driver import State, Target, run_bisect, start
-from orchestrator.commands.options import add_boot_options, add_config_option, job_spec
+from orchestrator.commands.options import add_boot_options, add_config_option, bug_id, job_spec
 from orchestrator.config.arch import known_arches
 
 DESCRIPTION = (
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--bug",
-        type=int,
+        type=bug_id,
         metavar="N",
         help="bisect bug N of the bug store as the nightly bot does: its best cell, from "
         "the last night that cell passed to the commit it showed at (with --fix: from its "

@@ -12,6 +12,7 @@ from orchestrator.bugs import actions, query
 from orchestrator.bugs.known import run_date
 from orchestrator.bugs.record import ensure_imported, write_dashboard
 from orchestrator.bugs.store import Store, open_store
+from orchestrator.commands.options import bug_id
 from orchestrator.errors import EXIT_OK, UserError
 from orchestrator.paths import results_dir
 from orchestrator.records.layout import FINDINGS
@@ -33,27 +34,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ls = sub.add_parser("list", help="bugs, open first, newest first (the default action)")
     _list_options(ls)
     show = sub.add_parser("show", help="one bug: cells, history, incidents, report, reproducer")
-    show.add_argument("bug", type=_bug_id, help="bug number (#12 or 12)")
+    show.add_argument("bug", type=bug_id, help="bug number (#12 or 12)")
     show.add_argument("--incidents", type=int, default=20, metavar="N", help="newest N shown")
     close = sub.add_parser("close", help="mark a bug fixed (by a commit, with --commit)")
-    close.add_argument("bug", type=_bug_id)
+    close.add_argument("bug", type=bug_id)
     close.add_argument("--commit", metavar="SHA", help="the commit that fixed it")
     _reason(close)
     inval = sub.add_parser("invalid", help="not a kernel bug (a harness or tool problem)")
-    inval.add_argument("bug", type=_bug_id)
+    inval.add_argument("bug", type=bug_id)
     _reason(inval)
     dup = sub.add_parser("dup", help="N is a duplicate of M: its incidents count as M's")
-    dup.add_argument("bug", type=_bug_id, help="the duplicate")
-    dup.add_argument("of", type=_bug_id, help="the bug it duplicates")
+    dup.add_argument("bug", type=bug_id, help="the duplicate")
+    dup.add_argument("of", type=bug_id, help="the bug it duplicates")
     _reason(dup)
     undup = sub.add_parser(
         "undup", help="a dup is its own bug again; --title splits a secondary title off a bug"
     )
-    undup.add_argument("bug", type=_bug_id)
+    undup.add_argument("bug", type=bug_id)
     undup.add_argument("--title", help="the secondary title to make a bug of its own")
     _reason(undup, required=False)
     reopen = sub.add_parser("reopen", help="a fixed or invalid bug is open again")
-    reopen.add_argument("bug", type=_bug_id)
+    reopen.add_argument("bug", type=bug_id)
     _reason(reopen)
     # `kto bugs` alone is `kto bugs list`.
     p.set_defaults(state="open", tree=None, arch=None, since=None, json=False)
@@ -74,16 +75,6 @@ def _list_options(p: argparse.ArgumentParser) -> None:
 
 def _reason(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--reason", required=required, default="", metavar="TEXT", help="why")
-
-
-def _bug_id(text: str) -> int:
-    try:
-        n = int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a bug number (12 or #12)") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a bug number (they start at 1)")
-    return n
 
 
 def who() -> str:

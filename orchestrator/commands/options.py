@@ -246,3 +246,14 @@ def print_result(result: JobResult, label: str) -> None:
     if (result.dir / CONSOLE).is_file():
         print(f"  console:  {result.dir / CONSOLE} ({o.lines} lines)")
     print(f"  record:   {result.dir / JOB_RECORD}")
+
+
+def bug_id(text: str) -> int:
+    """A bug number as argparse takes it: 12 or #12."""
+    try:
+        n = int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bug number (12 or #12)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bug number (they start at 1)")
+    return n

@@ -7,6 +7,7 @@ import argparse
 
 from orchestrator.bugs.record import ensure_imported
 from orchestrator.bugs.store import open_store
+from orchestrator.commands.options import bug_id
 from orchestrator.config.bot import settings
 from orchestrator.paths import results_dir
 from orchestrator.records import exits
@@ -31,7 +32,7 @@ EPILOG = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("bug", type=_bug_id, help="the bug's number (12 or #12; `kto bugs list`)")
+    p.add_argument("bug", type=bug_id, help="the bug's number (12 or #12; `kto bugs list`)")
     p.add_argument(
         "--patches",
         required=True,
@@ -60,16 +61,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mail", action="store_true", help="write a reply to the fix's mail into RUN/mail/"
     )
-
-
-def _bug_id(text: str) -> int:
-    try:
-        n = int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a bug number (12 or #12)") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a bug number (they start at 1)")
-    return n
 
 
 def run(args: argparse.Namespace) -> int:

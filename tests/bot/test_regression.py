@@ -170,6 +170,13 @@ def _mails(monkeypatch: pytest.MonkeyPatch, written: list[int]) -> None:
     monkeypatch.setattr(culprit_mail, "write_digest", digest)
 
 
+def _bot(root: Path, monkeypatch: pytest.MonkeyPatch, need: int) -> FakeDriver:
+    fake = FakeDriver(root, need=need)
+    fake.install(monkeypatch)
+    _mails(monkeypatch, [])
+    return fake
+
+
 def test_a_night_bisects_its_new_bug_once_records_it_and_mails_the_culprit(
     root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -224,9 +231,7 @@ def test_a_flagged_culprit_is_recorded_and_not_mailed(
 def test_the_budget_cuts_a_bisect_short_and_the_next_night_goes_on(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = FakeDriver(root, need=20)
-    fake.install(monkeypatch)
-    _mails(monkeypatch, [])
+    fake = _bot(root, monkeypatch, need=20)
     _night(root, 1, A, {"x86_64.rcutorture": [None]})
     r2 = _night(root, 2, B, {"x86_64.rcutorture": [SEED003]})
     out = regression.bisect_night(r2, budget_runs=12, budget_minutes=60, identity=Identity())
@@ -242,9 +247,7 @@ def test_the_budget_cuts_a_bisect_short_and_the_next_night_goes_on(
 def test_a_bug_last_night_s_kernel_shows_too_is_not_bisected(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = FakeDriver(root, need=4)
-    fake.install(monkeypatch)
-    _mails(monkeypatch, [])
+    fake = _bot(root, monkeypatch, need=4)
     _night(root, 1, A, {"x86_64.rcutorture": [None]})
     run = _at(night(root, rid(2), {"x86_64.rcutorture": [SEED003]}), B)
     # The confirmation booted last night's kernel again: it shows the bug as well.
@@ -300,9 +303,7 @@ def test_one_bug_whose_bisect_fails_does_not_stop_the_night_s_others(
 ) -> None:
     from orchestrator.bisect import driver
 
-    fake = FakeDriver(root, need=4)
-    fake.install(monkeypatch)
-    _mails(monkeypatch, [])
+    fake = _bot(root, monkeypatch, need=4)
     real = fake.bisect
 
     def bisect(run_dir: Path, state: Any, deadline: float | None = None) -> Any:
