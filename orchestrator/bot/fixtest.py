@@ -2,12 +2,13 @@
 
 The bug's own job is run again, at the same commit, with the fix applied, as many times as
 the bug's measured rate says it would have shown by now: the smallest n with
-1 - (1 - p)^n >= confidence, p the point estimate fails/runs of the chosen cell in the
-store (not the Wilson lower bound, which for a bug seen 1:1 is 21 % and would ask for 13
-runs of a bug that showed every time; the control below is what guards against a rate
-that was luck). The first run with the bug ends it: present. After n clean runs the same
-job runs without the fix until the bug shows, at most n times: the control says the bug
-still reproduces at this commit here, so the clean runs mean something. The verdicts:
+1 - E[(1 - p)^n] >= confidence, p's uncertainty given the chosen cell's fail:runs in the
+store integrated out (bugs/triage.py Rate.chance_seen: 3:3 needs 3 runs for 95 %, not the
+point estimate's 1, which claimed 100 % after one clean run; 3:10 needs 11, 30:100 9). The
+control below guards against a rate that was luck. The first run with the bug ends it:
+present. After n clean runs the same job runs without the fix until the bug shows, at most
+n times: the control says the bug still reproduces at this commit here, so the clean runs
+mean something. The verdicts:
 
 - gone: 0 of n with the fix, and the control reproduced;
 - present: a run with the fix showed the bug;
@@ -39,7 +40,7 @@ from typing import Any
 
 from orchestrator import atomic, progress
 from orchestrator.bisect.driver import Target
-from orchestrator.bisect.search import Outcome, runs_to_clear
+from orchestrator.bisect.search import Outcome
 from orchestrator.bugs import query
 from orchestrator.bugs.outcomes import FixTest, mail_dir, save_fix_test
 from orchestrator.bugs.store import Store
@@ -114,17 +115,18 @@ class Phase:
         return bool(self.fails or self.stopped or self.runs >= self.wanted)
 
 
-def runs_needed(p: float, confidence: float, max_runs: int) -> int:
-    """The smallest n with 1 - (1 - p)^n >= confidence, at most max_runs (a bug whose
-    rate is unknown or 0 gets the whole budget)."""
-    if p <= 0:
+def runs_needed(rate: Rate, confidence: float, max_runs: int) -> int:
+    """The fewest runs with the fix after which, had it not fixed the bug, the bug would
+    have shown with `confidence` (Rate.chance_seen: the rate's uncertainty integrated
+    out), at most max_runs (a bug never seen gets the whole budget)."""
+    if rate.fails <= 0:
         return max_runs
-    return min(max_runs, runs_to_clear(min(p, 1.0), confidence))
+    return rate.runs_to_clear(confidence, max_runs)
 
 
-def confidence_of(p: float, n: int) -> float:
-    """The chance that n runs of a bug showing with p per run would have shown it."""
-    return 1 - (1 - min(max(p, 0.0), 1.0)) ** n
+def confidence_of(rate: Rate, n: int) -> float:
+    """The chance that n runs of a bug with this fail:runs would have shown it."""
+    return rate.chance_seen(n)
 
 
 def pct(x: float) -> str:
@@ -346,7 +348,7 @@ def _run_phase(
         save()
 
 
-def verdict_of(fix: Phase, control: Phase, p: float) -> tuple[str, str]:
+def verdict_of(fix: Phase, control: Phase, rate: Rate) -> tuple[str, str]:
     """The verdict and its sentence."""
     n = fix.wanted
     if fix.fails:
@@ -364,8 +366,8 @@ def verdict_of(fix: Phase, control: Phase, p: float) -> tuple[str, str]:
         )
     if control.fails:
         return "gone", (
-            f"gone: 0 of {fix.runs} runs; at {pct(p)} per run that is "
-            f"{pct(confidence_of(p, fix.runs))} confidence"
+            f"gone: 0 of {fix.runs} runs; at about {pct(rate.mean)} per run ({rate} before) "
+            f"that is {pct(confidence_of(rate, fix.runs))} confidence"
         )
     if control.stopped.endswith("other findings"):
         return "inconclusive", (
@@ -405,13 +407,12 @@ def test_fix(
     fix = load_fix(patches)
     fixed = replace(s.spec, patches=fix.path)
     plan_job(fixed)  # bad input (an arch or test this kto lacks) fails before the run dir
-    p = s.rate.estimate
-    n = runs_needed(p, confidence, max_runs)
+    n = runs_needed(s.rate, confidence, max_runs)
     run_dir = new_run_dir(f"test-bug{bug_id}", root=store.root)
     progress.say(
         f"test: bug #{bug_id} {s.bug.title} in {s.cell} at {s.commit[:12]}: {s.rate} runs "
-        f"there ({pct(p)}, the point estimate): {n} run(s) with the fix for "
-        f"{pct(confidence_of(p, n))} confidence"
+        f"there (about {pct(s.rate.mean)}): {n} run(s) with the fix for "
+        f"{pct(confidence_of(s.rate, n))} confidence"
     )
     fx, ctl = Phase("fix", n), Phase("control", n)
 
@@ -423,7 +424,7 @@ def test_fix(
                 "cell": s.cell,
                 "commit": s.commit,
                 "rate": str(s.rate),
-                "p": p,
+                "p": s.rate.mean,
                 "runs": n,
                 "fix": asdict(fix),
                 "phases": [asdict(fx), asdict(ctl)],
@@ -437,7 +438,7 @@ def test_fix(
         _run_phase(run_dir, s, fx, fixed, _extra(s, fix), save)
         if not (fx.fails or fx.stopped):
             _run_phase(run_dir, s, ctl, s.spec, _extra(s, None), save)
-        t.verdict, sentence = verdict_of(fx, ctl, p)
+        t.verdict, sentence = verdict_of(fx, ctl, s.rate)
         status = "finished"
     finally:
         # Ctrl-C or a crash still records what ran: the run's reports and store ingest,
@@ -446,7 +447,7 @@ def test_fix(
         if status != "finished":
             sentence = f"error: interrupted after {len(fx.jobs) + len(ctl.jobs)} run(s)"
         if t.verdict == "gone":
-            t.confidence = confidence_of(p, fx.runs)
+            t.confidence = confidence_of(s.rate, fx.runs)
         save()
         try:
             finish_run(run_dir, {}, status)

@@ -49,6 +49,28 @@ class Rate:
             return 1
         return max(1, math.ceil(math.log(1 - chance) / math.log(1 - lo)))
 
+    def chance_seen(self, n: int) -> float:
+        """The chance that n more runs show the bug at least once, its rate unknown but
+        for this fail:runs: 1 - E[(1-p)^n] with p ~ Beta(1 + fails, 1 + runs - fails)
+        (a flat prior). Unlike the point estimate it does not claim 3:3 is a sure thing
+        (one clean run after 3:3 is 80 %, not 100 %), and with many runs it comes to it."""
+        a, b = 1 + self.fails, 1 + self.runs - self.fails
+        miss = math.lgamma(b + n) + math.lgamma(a + b) - math.lgamma(b) - math.lgamma(a + b + n)
+        return 1.0 - math.exp(miss)
+
+    def runs_to_clear(self, confidence: float, limit: int) -> int:
+        """The fewest clean runs after which "it would have shown" holds at `confidence`
+        (chance_seen), at most `limit`: how many runs with a fix say it is gone."""
+        for n in range(1, limit + 1):
+            if self.chance_seen(n) >= confidence:
+                return n
+        return limit
+
+    @property
+    def mean(self) -> float:
+        """The rate's posterior mean under the same flat prior (3:3 is 80 %)."""
+        return (1 + self.fails) / (2 + self.runs)
+
     def words(self) -> str:
         """What the rate means for triage, with the number and its 95 % interval."""
         if self.runs == 0:

@@ -20,6 +20,7 @@ from orchestrator.bugs import query
 from orchestrator.bugs.outcomes import fix_tests
 from orchestrator.bugs.record import record_run
 from orchestrator.bugs.store import open_store
+from orchestrator.bugs.triage import Rate
 from orchestrator.errors import UserError
 from orchestrator.job.runner import JobResult
 from orchestrator.records.model import load_run
@@ -41,7 +42,7 @@ Script = Callable[[JobSpec, int], str]
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A results root with bug #1, WARNING in __mmdrop (+ its rss-counter and pgtables
-    consequences), 3:10 in CELL: p = 0.3, 9 runs for 95 %."""
+    consequences), 3:10 in CELL: about 33 %, 11 runs for 95 %."""
     root = tmp_path / "results"
     monkeypatch.setenv("KTO_RESULTS", str(root))
     repeats: list[Repeat] = [SEED003 if r in (0, 4, 9) else None for r in range(10)]
@@ -131,14 +132,18 @@ def run_test(root: Path, fix: Path, mail: bool = False) -> fixtest.FixTest:
         )  # fmt: skip
 
 
-def test_the_runs_follow_the_rate() -> None:
-    # 1-(1-p)^n >= confidence: 30 % -> 9 (96 %), every run -> 1, 5 % -> 59, capped at 30
-    assert fixtest.runs_needed(0.3, 0.95, 30) == 9
-    assert fixtest.confidence_of(0.3, 9) == pytest.approx(0.9596, abs=1e-4)
-    assert fixtest.runs_needed(1.0, 0.95, 30) == 1
-    assert fixtest.runs_needed(0.05, 0.95, 100) == 59
-    assert fixtest.runs_needed(0.05, 0.95, 30) == 30
-    assert fixtest.runs_needed(0.0, 0.95, 30) == 30
+def test_the_runs_follow_the_rate_and_its_uncertainty() -> None:
+    # 1 - E[(1-p)^n] >= confidence, p ~ Beta(1 + fails, 1 + runs - fails)
+    assert fixtest.runs_needed(Rate(3, 10), 0.95, 30) == 11
+    assert fixtest.confidence_of(Rate(3, 10), 11) == pytest.approx(0.9549, abs=1e-4)
+    # 3:3 is not a sure thing: one clean run after it is 80 %, not the point estimate's 100 %
+    assert fixtest.confidence_of(Rate(3, 3), 1) == pytest.approx(0.8)
+    assert fixtest.runs_needed(Rate(3, 3), 0.95, 30) == 3
+    # many runs: close to the point estimate's 1-(1-0.3)^n (9 runs at 30 %)
+    assert fixtest.runs_needed(Rate(300, 1000), 0.95, 30) == 9
+    assert fixtest.runs_needed(Rate(5, 100), 0.95, 100) > 59  # a rare bug: more than 59
+    assert fixtest.runs_needed(Rate(5, 100), 0.95, 30) == 30
+    assert fixtest.runs_needed(Rate(0, 5), 0.95, 30) == 30
 
 
 def test_gone_runs_n_with_the_fix_then_the_control_until_it_shows(
@@ -148,17 +153,23 @@ def test_gone_runs_n_with_the_fix_then_the_control_until_it_shows(
     rc = cli.main(["test", "#1", "--patches", str(fix_dir(tmp_path))])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "gone: 0 of 9 runs; at 30 % per run that is 96 % confidence" in out
-    assert "fail:runs 0:9" in out and "fail:runs 1:1" in out
-    assert [bool(c.patches) for c in calls] == [True] * 9 + [False]
+    assert "gone: 0 of 11 runs; at about 33 % per run (3:10 before) that is 95 % confidence" in out
+    assert "fail:runs 0:11" in out and "fail:runs 1:1" in out
+    assert [bool(c.patches) for c in calls] == [True] * 11 + [False]
     assert {c.ref for c in calls} == {COMMIT}  # the incident's commit, pinned
-    assert all(c.patches == str((tmp_path / "fix").resolve()) for c in calls[:9])
+    assert all(c.patches == str((tmp_path / "fix").resolve()) for c in calls[:11])
     with open_store(root) as store:
         (t,) = fix_tests(store.db, 1)
-        assert (t.verdict, t.fails, t.runs, t.control_fails, t.control_runs) == ("gone", 0, 9, 1, 1)
-        assert t.confidence == pytest.approx(1 - 0.7**9)
+        assert (t.verdict, t.fails, t.runs, t.control_fails, t.control_runs) == (
+            "gone",
+            0,
+            11,
+            1,
+            1,
+        )
+        assert t.confidence == pytest.approx(Rate(3, 10).chance_seen(11))
         (ev,) = [e for e in query.detail(store.db, 1).events if e["action"] == "fix-tested"]
-        assert ev["run_id"] == t.run_id and "gone (0:9 with the fix, 1:1 without)" in ev["reason"]
+        assert ev["run_id"] == t.run_id and "gone (0:11 with the fix, 1:1 without)" in ev["reason"]
         # the store saw the runs: the control in the bug's cell, the fix runs in a cell of
         # their own (clean runs of a patched kernel are not quiet runs of the bug's cell)
         cells = {c.cell: str(c.rate) for c in query.detail(store.db, 1).cells}
@@ -167,7 +178,7 @@ def test_gone_runs_n_with_the_fix_then_the_control_until_it_shows(
             "SELECT cell, COUNT(*) FROM jobs WHERE run_id = ? AND cell != ? GROUP BY cell",
             (t.run_id, CELL),
         ).fetchall()
-        assert len(fix_cell) == 1 and ".fix-" in fix_cell[0][0] and fix_cell[0][1] == 9
+        assert len(fix_cell) == 1 and ".fix-" in fix_cell[0][0] and fix_cell[0][1] == 11
     run = root / t.run_id
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     assert (run / "junit.xml").is_file()
@@ -212,11 +223,11 @@ def test_inconclusive_when_the_control_never_reproduces(
     calls = fake_jobs(monkeypatch, with_fix("clean", without="clean"))
     t = run_test(root, fix_dir(tmp_path))
     assert (t.verdict, t.fails, t.runs, t.control_fails, t.control_runs) == (
-        "inconclusive", 0, 9, 0, 9,
+        "inconclusive", 0, 11, 0, 11,
     )  # fmt: skip
-    assert len(calls) == 18 and t.confidence is None
+    assert len(calls) == 22 and t.confidence is None
     with open_store(root) as store:
-        assert "did not show without it either (0 of 9)" in fixtest.sentence_of(store, t)
+        assert "did not show without it either (0 of 11)" in fixtest.sentence_of(store, t)
 
 
 def test_error_when_infrastructure_errors_leave_too_few_runs(
@@ -227,7 +238,7 @@ def test_error_when_infrastructure_errors_leave_too_few_runs(
     rc = cli.main(["test", "1", "--patches", str(fix_dir(tmp_path))])
     out = capsys.readouterr().out
     assert rc == 3, out
-    assert "error: 3 infrastructure errors; 1 of 9 runs judged with the fix" in out
+    assert "error: 3 infrastructure errors; 1 of 11 runs judged with the fix" in out
     assert len(calls) == 4  # one clean run, then three QEMU deaths in a row
     with open_store(root) as store:
         (t,) = fix_tests(store.db, 1)
@@ -320,8 +331,11 @@ def test_the_reply_threads_under_the_fix_and_holds_no_patch(
     assert msg["Subject"] == "Re: [PATCH 2/2] mm: keep mm alive across CPU offline (2)"
     assert msg["To"] == AUTHOR and "tess@example.org" in msg["From"]
     body = msg.get_body().get_content()  # type: ignore[union-attr]
-    assert "gone: 0 of 9 runs; at 30 % per run that is 96 % confidence." in body
-    assert "0:9 (fail:runs)" in body and "1:1 (same cell and commit)" in body
+    assert (
+        "gone: 0 of 11 runs; at about 33 % per run (3:10 before) that is 95 % confidence."
+        in " ".join(body.split())
+    )
+    assert "0:11 (fail:runs)" in body and "1:1 (same cell and commit)" in body
     assert CELL in body and COMMIT in body
     assert f"--ref {COMMIT} --patches {(tmp_path / 'fix').resolve()}" in body
     assert "Tested-by: kto <tess@example.org>" in body.splitlines()
