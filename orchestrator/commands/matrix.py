@@ -194,6 +194,8 @@ def _as_bug(line: Line, known: Known | None) -> str:
     if known is not None:
         jobs = {job for job, _ in known.refs if job.startswith(f"{line.cell}-")}
         ref = next((r for job in sorted(jobs) if (r := known.of(job, line.title))), None)
+        if ref is None and line.cls == "fixed":
+            return _gone(line, known)
     if ref is None:
         return ""
     if ref.back_of:
@@ -203,3 +205,20 @@ def _as_bug(line: Line, known: Known | None) -> str:
     if line.cls == "new":
         return f"  [bug #{ref.id}, {ref.state} since {ref.since}: seen in a new cell]"
     return f"  [bug #{ref.id}]"
+
+
+def _gone(line: Line, known: Known) -> str:
+    """A FIXED line as the open bug it is: gone tonight, closed after the quiet nights."""
+    from orchestrator.bugs.lifecycle import quiet_nights
+    from orchestrator.parser.titles import normalise
+
+    title = normalise(line.title)
+    for job, refs in sorted(known.absent.items()):
+        if not job.startswith(f"{line.cell}-"):
+            continue
+        for ref in refs:
+            if ref.title == title or ref.title.startswith(f"{title} ("):
+                n = quiet_nights()
+                after = f"; fixed after {n} quiet night(s)" if n > 0 else ""
+                return f"  [bug #{ref.id} gone tonight{after}]"
+    return ""

@@ -41,3 +41,15 @@ def test_a_closed_bug_that_returns_says_so() -> None:
 
 def test_no_store_no_words() -> None:
     assert _as_bug(_line(), None) == ""
+
+
+def test_a_fixed_line_is_its_open_bug_gone_tonight(monkeypatch) -> None:
+    ref = BugRef(5, W, "open", "20261125-010000-matrix-n-0001", Rate(3, 3))
+    known = Known("20261202-010000-matrix-n-0002", Path("/x/bugs.sqlite"))
+    known.absent[f"{CELL}-r0"] = [ref]
+    monkeypatch.setenv("KTO_BUGS_QUIET_NIGHTS", "3")
+    fixed = Line("fixed", CELL, W, Tally(0, 2), [Tally(2, 2)])
+    assert _as_bug(fixed, known) == "  [bug #5 gone tonight; fixed after 3 quiet night(s)]"
+    # another cell's open bug is not this line's
+    known.absent = {"debian-6.1.none.default.arm64.hotplug-r0": [ref]}
+    assert _as_bug(fixed, known) == ""
