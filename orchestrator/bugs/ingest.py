@@ -61,7 +61,14 @@ def _run_row(run: Run) -> tuple[Any, ...]:
     return (run.id, run.label, key, created, int(nightly), str(run.path), now())
 
 
-def _job_row(job: Job) -> tuple[Any, ...]:
+def _at_head(run: Run) -> bool:
+    """A run whose jobs test their tree's head: not a bisect, whose probes run old commits
+    (most of them clean by design: counted, they made a deterministic bug look flaky and
+    put a bisect's pseudo-cell among the bug's cells)."""
+    return not str(run.record.get("compare_key") or "").startswith("bisect:")
+
+
+def _job_row(job: Job, at_head: bool = True) -> tuple[Any, ...]:
     tree, series = _tree_series(job)
     spec = job.record.get("job")
     status = str(job.status)
@@ -74,7 +81,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         job.test,
         status,
         int(status in JUDGED),
-        int(not job.record.get("previous_kernel")),
+        int(at_head and not job.record.get("previous_kernel")),
         job.commit,
         (job.build.get("inputs") or {}).get("describe"),
         str(job.path),
@@ -113,7 +120,7 @@ def ingest(store: Store, run: Run) -> Ingested:
             if old is not None and old[1] == d:
                 continue
             result.jobs += 1
-            row = _job_row(job)
+            row = _job_row(job, _at_head(run))
             cells.add(row[0])
             if old is not None:
                 job_id = old[0]

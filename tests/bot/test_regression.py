@@ -318,3 +318,22 @@ def test_one_bug_whose_bisect_fails_does_not_stop_the_night_s_others(
     assert len(out.done) == 1 and out.done[0].status == "found"
     assert "bisect failed: 'deadbeef' is not a commit" in out.skipped[0][1]
     assert not regression.has_unfinished(root)  # the failed one is not resumed every night
+
+
+def test_a_bisect_s_probes_leave_the_bug_s_rate_and_cells_alone(root: Path) -> None:
+    """Probes at old commits are mostly clean by design: counted as the bug's runs, the bot
+    demo's 3:3 bug read "8:16, flaky (≈50 %)" with the bisect's pseudo-cell among its cells."""
+    from orchestrator.bugs.query import detail
+
+    _night(root, 1, A, {"x86_64.rcutorture": [None]})
+    r2 = _night(root, 2, B, {"x86_64.rcutorture": [SEED003, SEED003]})
+    bug = _bug(r2)
+    probes = _at(night(root, rid(3, "b"), {"x86_64.rcutorture": [SEED003, None, None, None]}), A)
+    doc = json.loads((probes / "run.json").read_text())
+    (probes / "run.json").write_text(json.dumps({**doc, "compare_key": "bisect:1234"}))
+    finish_run(probes, {})
+    with open_store(root) as store:
+        d = detail(store.db, bug)
+    assert str(d.bug.rate) == "2:2"
+    assert [c.cell for c in d.cells] == ["debian-6.1.none.default.x86_64.rcutorture"]
+    assert {i.job for i in d.incidents if i.run_id == probes.name}  # still incidents
