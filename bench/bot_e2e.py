@@ -161,6 +161,24 @@ def matrix_file(work: Path, branch: str, repeats: int) -> Path:
     return path
 
 
+def mailinfo(mail: Path, work: Path) -> dict[str, Any]:
+    """What `git mailinfo` (git am's parser) makes of the mail: author, subject, and
+    whether it found a patch in it (it must not)."""
+    d = work / "mailinfo"
+    d.mkdir(exist_ok=True)
+    res = subprocess.run(
+        ["git", "mailinfo", str(d / "msg"), str(d / "patch")],
+        stdin=mail.open("rb"), capture_output=True, text=True,
+    )  # fmt: skip
+    info = dict(ln.split(": ", 1) for ln in res.stdout.splitlines() if ": " in ln)
+    return {
+        "exit": res.returncode,
+        "author": f"{info.get('Author')} <{info.get('Email')}>",
+        "subject": info.get("Subject"),
+        "patch_bytes": (d / "patch").stat().st_size if (d / "patch").exists() else None,
+    }
+
+
 def latest_run(results: Path) -> Path:
     return (results / "latest").resolve()
 
@@ -195,6 +213,7 @@ def variant(name: str, work: Path) -> dict[str, Any]:
     report_done = (run / "report.html").stat().st_mtime
     out["jobs_end_to_mail_s"] = round(mail.stat().st_mtime - report_done, 1)
     msg = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    out["git_mailinfo"] = mailinfo(mail, work)
     out["mail"] = {k: str(msg[k]) for k in ("To", "Cc", "Subject", "In-Reply-To")}
     text = msg.get_body().get_content()  # type: ignore[union-attr]
     out["mail_names_culprit"] = culprit[:12] in text
