@@ -337,3 +337,14 @@ def test_a_bisect_s_probes_leave_the_bug_s_rate_and_cells_alone(root: Path) -> N
     assert str(d.bug.rate) == "2:2"
     assert [c.cell for c in d.cells] == ["debian-6.1.none.default.x86_64.rcutorture"]
     assert {i.job for i in d.incidents if i.run_id == probes.name}  # still incidents
+
+
+def test_matrix_bot_options(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator import cli
+
+    assert cli.main(["matrix", "quick", "--bisect-budget", "2"]) == 2
+    assert "--bisect-budget 2: at least 3 runs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["matrix", "--help"])
+    out = capsys.readouterr().out
+    assert "--no-bisect" in out and "--bisect-minutes" in out and "docs/bot.md" in out
