@@ -219,6 +219,6 @@ def _gone(line: Line, known: Known) -> str:
         for ref in refs:
             if ref.title == title or ref.title.startswith(f"{title} ("):
                 n = quiet_nights()
-                after = f"; fixed after {n} quiet night(s)" if n > 0 else ""
+                after = f"; fixed once quiet {n} night(s) with enough clean runs" if n > 0 else ""
                 return f"  [bug #{ref.id} gone tonight{after}]"
     return ""

@@ -49,7 +49,9 @@ def test_a_fixed_line_is_its_open_bug_gone_tonight(monkeypatch) -> None:
     known.absent[f"{CELL}-r0"] = [ref]
     monkeypatch.setenv("KTO_BUGS_QUIET_NIGHTS", "3")
     fixed = Line("fixed", CELL, W, Tally(0, 2), [Tally(2, 2)])
-    assert _as_bug(fixed, known) == "  [bug #5 gone tonight; fixed after 3 quiet night(s)]"
+    assert _as_bug(fixed, known) == (
+        "  [bug #5 gone tonight; fixed once quiet 3 night(s) with enough clean runs]"
+    )
     # another cell's open bug is not this line's
     known.absent = {"debian-6.1.none.default.arm64.hotplug-r0": [ref]}
     assert _as_bug(fixed, known) == ""
