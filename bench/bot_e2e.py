@@ -217,9 +217,9 @@ def variant(name: str, work: Path) -> dict[str, Any]:
     out["mail"] = {k: str(msg[k]) for k in ("To", "Cc", "Subject", "In-Reply-To")}
     text = msg.get_body().get_content()  # type: ignore[union-attr]
     out["mail_names_culprit"] = culprit[:12] in text
-    conf = re.search(r"^confidence: +(.+)$", text, re.M)
+    conf = re.search(r"^confidence: +(.+?)\s*$", text, re.M)
     out["mail_confidence"] = conf.group(1) if conf else "?"
-    rate = re.search(r"reproduces in about [^.]*", " ".join(text.split()))
+    rate = re.search(r"reproduces in about [^)]*\)", " ".join(text.split()))
     out["mail_rate"] = rate.group(0) if rate else ""
     bug = re.search(r"bug-(\d+)-culprit", mail.name)
     test = kto(results, "test", bug.group(1) if bug else "1", "--patches", str(SERIES / fix),
