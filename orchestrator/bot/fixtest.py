@@ -43,6 +43,7 @@ from orchestrator.bisect.driver import Target
 from orchestrator.bisect.search import Outcome
 from orchestrator.bugs import query
 from orchestrator.bugs.outcomes import FixTest, mail_dir, save_fix_test
+from orchestrator.bugs.record import write_dashboard
 from orchestrator.bugs.store import Store
 from orchestrator.bugs.triage import Rate
 from orchestrator.errors import UserError
@@ -458,6 +459,7 @@ def test_fix(
                     t.mail = str(write_reply(run_dir, s, fix, t, sentence, identity, fixed))
             finally:
                 save_fix_test(store, t)
+                write_dashboard(store)  # bugs.html shows the fix test with the bug
                 atomic.write_json(run_dir / STATE, {**_state(run_dir), "verdict": sentence})
     progress.say(f"test: {sentence}")
     return t

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import progress
 from orchestrator.bugs.outcomes import Bisection, bisections, save_bisection
+from orchestrator.bugs.record import write_dashboard
 from orchestrator.bugs.store import Store, now
 from orchestrator.errors import KtoError, UserError
 from orchestrator.parser.titles import normalise
@@ -377,6 +378,7 @@ def run_plan(
 
         sure = f"{rec.confidence:.2%}" if rec.confidence is not None else "?"
         fixed_by(store, rec.bug_id, rec.commit, "kto bisect --fix", f"fix bisection, {sure}")
+    write_dashboard(store)  # bugs.html shows the bisection (and the fix) with the bug
     return rec, res
 
 
@@ -390,6 +392,7 @@ def mail_culprit(store: Store, b: Bisection, night_dir: Path, identity: Identity
     )
     b.mail = str(path)
     save_bisection(store, b)
+    write_dashboard(store)
     return path
 
 

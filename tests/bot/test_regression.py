@@ -286,6 +286,8 @@ def test_a_bug_gone_quiet_gets_its_fix_bisected_and_is_fixed_by_that_commit(
         row = get(store.db, bug)
         [rec] = bisections(store.db, bug, "fix")
     assert row.state == "fixed" and row.fixed_commit == B and rec.status == "found"
+    html = (root / "bugs.html").read_text()  # rewritten by the bot, not only by a night
+    assert "<td>fix bisect</td>" in html and "mm: the culprit" in html
 
 
 def test_bisect_bug_refuses_a_range_given_by_hand(
