@@ -102,7 +102,10 @@ def _refresh_one(db: sqlite3.Connection, bug: int) -> None:
         )
         best = db.execute(
             f"SELECT i.id, i.finding, j.path FROM incidents i JOIN jobs j ON j.id = i.job_id "
-            f"WHERE i.bug_id IN ({marks}) ORDER BY i.score DESC, j.run_id DESC, i.id DESC "
+            # a night's incident at the tree's head before a bisect probe's at an old commit:
+            # its reproducer is the one a reader wants
+            f"WHERE i.bug_id IN ({marks}) ORDER BY j.head DESC, i.score DESC, j.run_id DESC, "
+            f"i.id DESC "
             f"LIMIT 1",
             ids,
         ).fetchone()

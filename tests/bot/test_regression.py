@@ -339,6 +339,7 @@ def test_a_bisect_s_probes_leave_the_bug_s_rate_and_cells_alone(root: Path) -> N
     assert str(d.bug.rate) == "2:2"
     assert [c.cell for c in d.cells] == ["debian-6.1.none.default.x86_64.rcutorture"]
     assert {i.job for i in d.incidents if i.run_id == probes.name}  # still incidents
+    assert d.best is not None and d.best.run_id == r2.run_dir.name  # the night's report
 
 
 def test_matrix_bot_options(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
