@@ -602,3 +602,16 @@ def test_a_deadline_mid_way_stops_and_a_resume_finishes_the_same(
     assert later.status == "found" and later.culprit == whole_res.culprit
     assert later.confidence == whole_res.confidence and later.exit_code == whole_res.exit_code
     assert json.loads((run_dir / "run.json").read_text())["bisect"]["status"] == "found"
+
+
+def test_a_run_that_shows_only_what_its_cell_expects_is_clean_for_the_target() -> None:
+    """A bisect in a matrix cell with `expect:` (a seeded bug it must catch): XFAIL without
+    the target is a clean run, XFAIL's expected finding plus the target is bad."""
+    target = driver.Target(titles=(TARGET,))
+    spec = JobSpec(arch="x86_64", test="hotplug")
+    seeded = {"kind": "warning", "title": "mmu_notifier: created two mmu_notifier's"}
+    xfail = Verdict(Status.XFAIL, "caught as expected", seeded["title"], [seeded])
+    assert target.judge(JobResult(spec, xfail, Path("."), {})) == Outcome()
+    both = [seeded, {"kind": "warning", "title": TARGET}]
+    fail = Verdict(Status.FAIL, "kernel reported warning", TARGET, both)
+    assert target.judge(JobResult(spec, fail, Path("."), {})).bad
