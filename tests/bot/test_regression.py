@@ -351,3 +351,19 @@ def test_matrix_bot_options(root: Path, capsys: pytest.CaptureFixture[str]) -> N
         cli.main(["matrix", "--help"])
     out = capsys.readouterr().out
     assert "--no-bisect" in out and "--bisect-minutes" in out and "docs/bot.md" in out
+
+
+def test_a_finding_the_cell_expects_is_not_a_bug_to_bisect(root: Path) -> None:
+    """`make run`'s seeded bug: caught as expected (XFAIL) is a new bug in the store, but
+    no regression, so the bot leaves it alone."""
+    _night(root, 1, A, {"x86_64.rcutorture": [None]})
+    run = _at(night(root, rid(2), {"x86_64.rcutorture": [SEED003]}), B)
+    for job_json in run.glob("*/job.json"):
+        rec = json.loads(job_json.read_text())
+        rec["job"]["expect"] = [f["title"] for f in SEED003]
+        rec["status"] = rec["verdict"]["status"] = "XFAIL"
+        job_json.write_text(json.dumps(rec))
+    report = finish_run(run, {}, "finished", classify=classify)
+    result = MatrixResult(run, report, report.night)
+    assert report.known is not None and [r.new for r in report.known.bugs()] == [True]
+    assert regression.new_bugs(result) == []
