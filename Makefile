@@ -17,7 +17,7 @@ help:
 	@echo "make nightly - the nightly matrix (configs/matrix/nightly.yaml)"
 	@echo "make demo   - the seed scenarios against their baseline (configs/matrix/seeds.yaml)"
 	@echo "make bot-demo - the bot end to end: a regression lands, the night bisects it, mails"
-	@echo "               its author, and its fix is tested (bench/bot_e2e.py; ~1 h here)"
+	@echo "               its author, and its fix is tested (bench/bot_e2e.py; ~17 min here)"
 	@echo "make test   - run the test suite (unit + integration)"
 	@echo "make test-faults - the fault-injection tests only (tests/faults)"
 	@echo "make test-slow - only the tests too long for every run (1 GB flood, flaky real bisect)"
