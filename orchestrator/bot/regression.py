@@ -264,7 +264,7 @@ def bisect_night(
             try:
                 plan = plan_for_bug(store, bug_id, night)
             except UserError as exc:
-                out.skipped.append((bug_id, exc.message))
+                out.skipped.append((bug_id, exc.message.removeprefix(f"bug #{bug_id}: ")))
                 continue
             if why := _why_not(result, bug_id, plan.cell, plan.titles[0]):
                 out.skipped.append((bug_id, why))

@@ -367,3 +367,19 @@ def test_a_finding_the_cell_expects_is_not_a_bug_to_bisect(root: Path) -> None:
     result = MatrixResult(run, report, report.night)
     assert report.known is not None and [r.new for r in report.known.bugs()] == [True]
     assert regression.new_bugs(result) == []
+
+
+def test_a_first_night_s_new_bug_is_not_bisected_and_the_summary_says_why(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _bot(root, monkeypatch, need=4)
+    r1 = _night(root, 1, A, {"x86_64.rcutorture": [SEED003]})
+    out = regression.bisect_night(r1, budget_runs=80, budget_minutes=60, identity=Identity())
+    assert not fake.started and not out.done
+    bug = _bug(r1)
+    [line, digest] = regression.summary(out)
+    assert line == (
+        f"  bug #{bug} not bisected: no earlier night of "
+        "debian-6.1.none.default.x86_64.rcutorture passed: no good commit to start from"
+    )
+    assert digest.startswith("  digest: ")
