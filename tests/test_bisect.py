@@ -615,3 +615,13 @@ def test_a_run_that_shows_only_what_its_cell_expects_is_clean_for_the_target() -
     both = [seeded, {"kind": "warning", "title": TARGET}]
     fail = Verdict(Status.FAIL, "kernel reported warning", TARGET, both)
     assert target.judge(JobResult(spec, fail, Path("."), {})).bad
+
+
+def test_the_target_under_an_alternative_title_is_the_target() -> None:
+    """Inlining differs across the range: the same WARNING is titled after its caller at
+    some commits; the parser's alternative titles still name the target."""
+    target = driver.Target(titles=(TARGET,))
+    spec = JobSpec(arch="x86_64", test="hotplug")
+    f = {"kind": "warning", "title": "WARNING in mmput", "alt_titles": [TARGET]}
+    v = Verdict(Status.FAIL, "kernel reported warning", f["title"], [f])
+    assert target.judge(JobResult(spec, v, Path("."), {})).bad

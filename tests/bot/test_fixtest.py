@@ -356,3 +356,12 @@ def test_no_tested_by_unless_gone(
     t = run_test(root, fix_dir(tmp_path), mail=True)
     assert t.verdict == "present" and t.mail
     assert b"Tested-by:" not in Path(t.mail).read_bytes()
+
+
+def test_gone_needs_the_confidence_asked_even_when_the_runs_are_capped() -> None:
+    """A 1:30 bug capped at 30 runs reaches about 75 %: that is no green "gone"."""
+    fix, control = fixtest.Phase("fix", 30), fixtest.Phase("control", 30)
+    fix.runs, control.runs, control.fails = 30, 5, 1
+    verdict, sentence = fixtest.verdict_of(fix, control, Rate(1, 30), 0.95)
+    assert verdict == "inconclusive" and "under the 95 % asked" in sentence, sentence
+    assert fixtest.verdict_of(fix, control, Rate(10, 30), 0.95)[0] == "gone"
