@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from orchestrator.results.mailtext import Identity
 
 UNFINISHED = ("running", "interrupted")
+RUN_CAP = 240  # runs one bisect may take over all the nights it goes on (3x kto bisect's)
 
 
 @dataclass
@@ -272,6 +273,10 @@ def bisect_night(
             todo.append((plan, bug_id))
         for item, bug_id in todo:
             if budget.left() <= 0:
+                if isinstance(item, Plan):
+                    # Recorded, with no run yet: the next night goes on with it (a NEW bug
+                    # is new one night only, and would never be bisected).
+                    _record_only(store, item, scheduler)
                 out.skipped.append((bug_id, "the night's bisect budget is spent: next night"))
                 continue
             try:
@@ -283,10 +288,51 @@ def bisect_night(
                 continue
             out.done.append(b)
             if b.mailable:
-                out.mails[int(b.id or 0)] = mail_culprit(store, b, result.run_dir, identity)
+                try:
+                    out.mails[int(b.id or 0)] = mail_culprit(store, b, result.run_dir, identity)
+                except KtoError as exc:
+                    out.skipped.append((bug_id, f"culprit found, its mail failed: {exc.message}"))
         if out.done or out.skipped:
             out.digest = _digest(store, result.run_dir, out, identity)
     return out
+
+
+def _start(
+    store: Store, item: Plan, max_runs: int, scheduler: str | None, confidence: float
+) -> tuple[Path, Any, Bisection]:
+    from orchestrator.bisect import driver
+
+    run_dir, state = driver.start(
+        item.tree,
+        item.good,
+        item.bad,
+        item.spec,
+        driver.Target(titles=item.titles),
+        confidence,
+        max_runs,
+        scheduler=scheduler,
+        fix=item.kind == "fix",
+    )
+    rec = Bisection(
+        bug_id=item.bug_id,
+        kind=item.kind,
+        run_id=run_dir.name,
+        cell=item.cell,
+        good=item.good,
+        bad=item.bad,
+        night=item.night,
+        started=now(),
+    )
+    save_bisection(store, rec)
+    return run_dir, state, rec
+
+
+def _record_only(store: Store, item: Plan, scheduler: str | None) -> None:
+    from orchestrator.config.bot import settings
+
+    _run_dir, _state, rec = _start(store, item, 3, scheduler, settings().bisect.confidence)
+    rec.status = "interrupted"
+    save_bisection(store, rec)
 
 
 def has_unfinished(results_root: Path) -> bool:
@@ -323,28 +369,7 @@ def run_plan(
 
     conf = confidence or settings().bisect.confidence
     if isinstance(item, Plan):
-        run_dir, state = driver.start(
-            item.tree,
-            item.good,
-            item.bad,
-            item.spec,
-            driver.Target(titles=item.titles),
-            conf,
-            max(3, budget.runs),
-            scheduler=scheduler,
-            fix=item.kind == "fix",
-        )
-        rec = Bisection(
-            bug_id=item.bug_id,
-            kind=item.kind,
-            run_id=run_dir.name,
-            cell=item.cell,
-            good=item.good,
-            bad=item.bad,
-            night=item.night,
-            started=now(),
-        )
-        save_bisection(store, rec)
+        run_dir, state, rec = _start(store, item, max(3, budget.runs), scheduler, conf)
         what = "the fix of " if item.kind == "fix" else ""
         old, new = (item.bad, item.good) if item.kind == "fix" else (item.good, item.bad)
         progress.say(
@@ -354,26 +379,38 @@ def run_plan(
     else:
         rec = item
         run_dir = store.root / rec.run_id
-        state = driver.State.load(run_dir)
+        try:
+            state = driver.State.load(run_dir)
+        except KtoError:
+            rec.status, rec.finished = "refused", now()  # its run dir is gone: start none
+            save_bisection(store, rec)
+            raise
         used = len(state.runs)
         state.max_runs = used + max(3, budget.runs)
+        state.scheduler = scheduler  # tonight's executor, not the night it started on
         progress.say(f"bot: resuming the bisect of bug #{rec.bug_id} ({used} runs kept)")
     before = len(state.runs)
     try:
         res = driver.bisect(run_dir, state, deadline=budget.deadline)
         if show:
             driver.print_result(state, res)
-    except KeyboardInterrupt:
-        rec.status = "interrupted"
+    except UserError:
+        # Bad input (its range gone from the tree): not resumed every night to fail the
+        # same way; a person looks (kto bugs show).
+        rec.status, rec.finished = "refused", now()
         save_bisection(store, rec)
         raise
-    except KtoError:
-        # Not resumed every night to fail the same way: a person looks (kto bugs show).
-        rec.status, rec.finished = "refused", now()
+    except BaseException:
+        # An infrastructure failure (a scheduler gone, the disk full): kept, and the next
+        # night goes on with it.
+        rec.status = "interrupted"
         save_bisection(store, rec)
         raise
     budget.runs -= len(state.runs) - before
     rec.status = {"budget": "interrupted"}.get(res.status, res.status)
+    short = res.status == "found" and res.confidence < conf and len(state.runs) >= state.max_runs
+    if short and len(state.runs) < RUN_CAP:
+        rec.status = "interrupted"  # the night's runs ran out, not the evidence: go on
     culprit = res.culprit or {}
     rec.commit = culprit.get("sha")
     rec.subject = culprit.get("subject")

@@ -383,3 +383,43 @@ def test_a_first_night_s_new_bug_is_not_bisected_and_the_summary_says_why(
         "debian-6.1.none.default.x86_64.rcutorture passed: no good commit to start from"
     )
     assert digest.startswith("  digest: ")
+
+
+def test_a_bug_the_budget_left_out_is_kept_and_the_next_night_bisects_it(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two NEW bugs, a budget for one: the second is new only tonight, so it is recorded
+    (no run yet) and the next night goes on with it."""
+    fake = _bot(root, monkeypatch, need=10)
+    _night(root, 1, A, {"x86_64.rcutorture": [None], "x86_64.hotplug": [None]})
+    r2 = _night(root, 2, B, {"x86_64.rcutorture": [SEED003], "x86_64.hotplug": [PANIC]})
+    out = regression.bisect_night(r2, budget_runs=10, budget_minutes=60, identity=Identity())
+    assert [b.status for b in out.done] == ["found"]
+    assert "budget is spent" in out.skipped[0][1] and regression.has_unfinished(root)
+    r3 = _night(root, 3, B, {"x86_64.rcutorture": [None], "x86_64.hotplug": [None]})
+    out = regression.bisect_night(r3, budget_runs=10, budget_minutes=60, identity=Identity())
+    assert [b.status for b in out.done] == ["found"] and len(fake.started) == 2
+    assert not regression.has_unfinished(root)
+
+
+def test_an_infrastructure_failure_keeps_the_bisect_for_the_next_night(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.bisect import driver
+    from orchestrator.errors import InfraError
+
+    fake = _bot(root, monkeypatch, need=4)
+    real = fake.bisect
+
+    def broken(run_dir: Path, state: Any, deadline: float | None = None) -> Any:
+        raise InfraError("scheduler tcp://10.0.0.1:8786 unreachable")
+
+    monkeypatch.setattr(driver, "bisect", broken)
+    _night(root, 1, A, {"x86_64.rcutorture": [None]})
+    r2 = _night(root, 2, B, {"x86_64.rcutorture": [SEED003]})
+    out = regression.bisect_night(r2, budget_runs=80, budget_minutes=60, identity=Identity())
+    assert "bisect failed: scheduler" in out.skipped[0][1] and regression.has_unfinished(root)
+    monkeypatch.setattr(driver, "bisect", real)
+    r3 = _night(root, 3, B, {"x86_64.rcutorture": [None]})
+    out = regression.bisect_night(r3, budget_runs=80, budget_minutes=60, identity=Identity())
+    assert [b.status for b in out.done] == ["found"] and len(fake.started) == 1
