@@ -140,6 +140,25 @@ def _bug_titles(db: sqlite3.Connection, bug_id: int) -> set[str]:
 def plan_for_bug(store: Store, bug_id: int, night: str | None = None) -> Plan:
     """The bisect of one bug: its best cell in `night` (default: its latest night), from the
     last night that cell passed to the commit it failed at. UserError when there is none."""
+    plan, first_run = _latest(store, bug_id, night)
+    good = last_good(store.db, bug_id, plan.cell, first_run)
+    if not good:
+        raise UserError(
+            f"bug #{bug_id}: no earlier night of {plan.cell} passed: no good commit to start from",
+            hint="give one by hand: kto bisect --good COMMIT --bad " + (plan.bad[:12] or "COMMIT"),
+        )
+    if good == plan.bad:
+        raise UserError(
+            f"bug #{bug_id}: {plan.cell} did not move ({plan.bad[:12]} passed before): not a "
+            "regression of a change to bisect (an old bug seen now, or a flaky one)"
+        )
+    return replace(plan, good=good)
+
+
+def _latest(store: Store, bug_id: int, night: str | None) -> tuple[Plan, str]:
+    """The bug's latest night (or `night`) in its best cell: the commit it showed at, the
+    cell's spec and the titles as its job printed them (good still unknown); and the run
+    it was first seen in."""
     from orchestrator.bugs.query import get
     from orchestrator.records.model import load_job
 
@@ -154,39 +173,29 @@ def plan_for_bug(store: Store, bug_id: int, night: str | None = None) -> Plan:
         )
     latest = rows[0]["run_id"]
     best = next(r for r in rows if r["run_id"] == latest)
-    cell, bad = str(best["cell"]), str(best["git_commit"] or "")
-    good = last_good(db, bug_id, cell, str(bug.first_run or latest))
-    if not good:
-        raise UserError(
-            f"bug #{bug_id}: no earlier night of {cell} passed: no good commit to start from",
-            hint="give one by hand: kto bisect --good COMMIT --bad " + (bad[:12] or "COMMIT"),
-        )
-    if good == bad:
-        raise UserError(
-            f"bug #{bug_id}: {cell} did not move ({bad[:12]} passed before): not a regression "
-            "of a change to bisect (an old bug seen now, or a flaky one)"
-        )
     job = load_job(Path(best["path"]))
     spec = JobSpec.from_dict(dict(job.record.get("job") or {}))
     titles = _titles_of(Path(best["path"]), _bug_titles(db, bug_id)) or (str(best["bug_title"]),)
-    return Plan(
+    plan = Plan(
         bug_id=bug_id,
         title=bug.title,
-        cell=cell,
-        good=good,
-        bad=bad,
+        cell=str(best["cell"]),
+        good="",
+        bad=str(best["git_commit"] or ""),
         spec=replace(spec, repeat=0),
         titles=titles,
         tree=str(best["tree"]),
         night=night,
     )
+    return plan, str(bug.first_run or latest)
 
 
 def plan_fix_for_bug(store: Store, bug_id: int) -> Plan:
     """The fix bisection of a bug that stopped showing: in its best cell, from the last
     night it showed (bad, the older end) to the latest night that cell passed after it."""
     db = store.db
-    plan = plan_for_bug(store, bug_id)  # its latest incident: the older end, its spec, titles
+    # Its latest incident is the older end; no passing night before the bug is needed.
+    plan, _first = _latest(store, bug_id, None)
     fam = _family(db, bug_id)
     row = db.execute(
         "SELECT j.git_commit FROM jobs j JOIN runs r ON r.id = j.run_id "

@@ -423,3 +423,12 @@ def test_an_infrastructure_failure_keeps_the_bisect_for_the_next_night(
     r3 = _night(root, 3, B, {"x86_64.rcutorture": [None]})
     out = regression.bisect_night(r3, budget_runs=80, budget_minutes=60, identity=Identity())
     assert [b.status for b in out.done] == ["found"] and len(fake.started) == 1
+
+
+def test_a_bug_there_from_the_first_night_still_gets_its_fix_bisected(root: Path) -> None:
+    """A fix range needs no passing night before the bug, only one after it."""
+    _night(root, 1, A, {"x86_64.rcutorture": [SEED003]})
+    _night(root, 2, B, {"x86_64.rcutorture": [None]})
+    with open_store(root) as store:
+        plan = regression.plan_fix_for_bug(store, 1)
+    assert (plan.kind, plan.bad, plan.good) == ("fix", A, B)
