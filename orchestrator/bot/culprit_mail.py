@@ -228,8 +228,10 @@ def read_commit(ev: Evidence, b: Bisection) -> Commit:
     sha = ev.culprit
     try:
         repo = resolve_tree(str(ev.state.get("tree"))).repo
-        out = Git(repo).out("log", "-1", "--format=%an <%ae>%n%s%n%(trailers:only,unfold)", sha)
-        author, subject, *rest = out.split("\n")
+        out = Git(repo).out("log", "-1", "--format=%an%n%ae%n%s%n%(trailers:only,unfold)", sha)
+        name, addr, subject, *rest = out.split("\n")
+        # quoted as a header needs it: "Doe, John" is one name, not two addresses
+        author = email.utils.formataddr((name, addr))
         trailers = []
         for line in rest:
             if m := _TAG.match(line):

@@ -62,6 +62,8 @@ def _findings() -> list[dict[str, Any]]:
 
 
 def _history(repo: Path, n: int, culprit: int, trailers: bool) -> list[str]:
+    # Without trailers the culprit's author is "Eloper, Dev": a comma in a name.
+    author = f"{DEV[0]} <{DEV[1]}>" if trailers else f"Eloper, Dev <{DEV[1]}>"
     for i in range(1, n + 1):
         (repo / "mm" / "mmu_notifier.c").write_text(f"int step{i};\n")
         if i != culprit:
@@ -76,7 +78,7 @@ def _history(repo: Path, n: int, culprit: int, trailers: bool) -> list[str]:
                 f"Link: https://lore.kernel.org/r/{THREAD}\n"
                 "Signed-off-by: Sam Subsystem <sam@example.org>\n"
             )
-        git(repo, "commit", "-qam", msg, f"--author={DEV[0]} <{DEV[1]}>")
+        git(repo, "commit", "-qam", msg, f"--author={author}")
     return git(repo, "rev-list", "--reverse", "HEAD").splitlines()
 
 
@@ -289,7 +291,8 @@ def test_culprit_mail_without_a_thread(
     msg = _parse(path)
     _headers_fit(path)
     assert msg["From"] == "kto <kto@localhost>"
-    assert msg["To"] == "Dev Eloper <dev@example.org>"
+    assert msg["To"] == '"Eloper, Dev" <dev@example.org>'  # one address, not "Eloper" and "Dev"
+    assert [a.addr_spec for a in msg["To"].addresses] == ["dev@example.org"]
     assert msg["In-Reply-To"] is None and msg["References"] is None
     title = f'{MMDROP} (bisected to {sha12} "{SUBJECT}")'
     assert msg["Subject"] == f"[kto] {title}"
