@@ -350,9 +350,7 @@ def _run_phase(
         save()
 
 
-def verdict_of(
-    fix: Phase, control: Phase, rate: Rate, confidence: float = 0.0
-) -> tuple[str, str]:
+def verdict_of(fix: Phase, control: Phase, rate: Rate, confidence: float = 0.0) -> tuple[str, str]:
     """The verdict and its sentence. Gone needs the confidence asked for: a rare bug whose
     runs the cap cut short is inconclusive, never a green "gone" at 75 %."""
     n = fix.wanted
