@@ -625,3 +625,25 @@ def test_the_target_under_an_alternative_title_is_the_target() -> None:
     f = {"kind": "warning", "title": "WARNING in mmput", "alt_titles": [TARGET]}
     v = Verdict(Status.FAIL, "kernel reported warning", f["title"], [f])
     assert target.judge(JobResult(spec, v, Path("."), {})).bad
+
+
+def test_a_bisect_another_kto_is_running_is_busy_and_left_alone(
+    tiny_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The night's bot resuming a bisect a `kto bisect --bug N` still runs: refused as busy,
+    before any probe, and the state is untouched."""
+    from orchestrator.locks import file_lock
+
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
+    commits = _history(tiny_repo, 8)
+    calls: list[str] = []
+    _fake_jobs(monkeypatch, commits, culprit=5, calls=calls)
+    base = JobSpec(arch="x86_64", tree=str(tiny_repo), test="hotplug")
+    run_dir, state = driver.start(
+        str(tiny_repo), commits[0], commits[-1], base, driver.Target(), 0.95, 40
+    )
+    held = file_lock(run_dir / "bisect.lock", "held by the other kto")
+    with held, pytest.raises(driver.Busy, match="in use by kto pid"):
+        driver.bisect(run_dir, state)
+    assert calls == [] and driver.State.load(run_dir).runs == []
+    assert driver.bisect(run_dir, state).status == "found"  # free again: it runs

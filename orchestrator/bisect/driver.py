@@ -420,7 +420,28 @@ def _fix_words(note: str) -> str:
     )
 
 
+class Busy(UserError):
+    """Another kto is running this bisect (the night's bot and a `kto bisect` by hand)."""
+
+
 def bisect(run_dir: Path, state: State, deadline: float | None = None) -> BisectResult:
+    """`_bisect` with the run dir to itself (Busy when another kto has it): two processes
+    on one bisect.json would each keep their own runs and probe the same commits twice."""
+    from contextlib import ExitStack
+
+    from orchestrator.locks import file_lock
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(
+                file_lock(run_dir / "bisect.lock", f"bisect run {run_dir.name}", wait=False)
+            )
+        except UserError as exc:
+            raise Busy(exc.message, hint=exc.hint) from None
+        return _bisect(run_dir, state, deadline)
+
+
+def _bisect(run_dir: Path, state: State, deadline: float | None = None) -> BisectResult:
     """Run (or go on with) the bisection in `run_dir` and say what it ended with; run.json
     and bisect.json hold the same. `deadline` (time.time() epoch): no probe round starts
     after it; the state is saved as for an interrupt, run.json's status is "budget", and a

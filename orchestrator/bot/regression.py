@@ -403,6 +403,8 @@ def run_plan(
         res = driver.bisect(run_dir, state, deadline=budget.deadline)
         if show:
             driver.print_result(state, res)
+    except driver.Busy:
+        raise  # another kto has it: nothing about the bisect changed
     except UserError:
         # Bad input (its range gone from the tree): not resumed every night to fail the
         # same way; a person looks (kto bugs show).

@@ -432,3 +432,23 @@ def test_a_bug_there_from_the_first_night_still_gets_its_fix_bisected(root: Path
     with open_store(root) as store:
         plan = regression.plan_fix_for_bug(store, 1)
     assert (plan.kind, plan.bad, plan.good) == ("fix", A, B)
+
+
+def test_a_bisect_another_kto_holds_is_left_as_it_is(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.bisect import driver
+
+    _bot(root, monkeypatch, need=4)
+
+    def busy(run_dir: Path, state: Any, deadline: float | None = None) -> Any:
+        raise driver.Busy("bisect run x is in use by kto pid 4242")
+
+    monkeypatch.setattr(driver, "bisect", busy)
+    _night(root, 1, A, {"x86_64.rcutorture": [None]})
+    r2 = _night(root, 2, B, {"x86_64.rcutorture": [SEED003]})
+    out = regression.bisect_night(r2, budget_runs=80, budget_minutes=60, identity=Identity())
+    assert "in use by kto pid 4242" in out.skipped[0][1]
+    with open_store(root) as store:
+        [rec] = bisections(store.db, _bug(r2), "culprit")
+    assert rec.status == "running"  # not refused: the other kto goes on with it
