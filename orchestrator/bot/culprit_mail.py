@@ -12,7 +12,7 @@ decoded report, the config, the exact commands that reproduce it, and the tags f
 Everything comes from the records: the bisect run directory (bisect.json, run.json, one job
 folder per probe), the bug store, and the commit itself through the one git wrapper. The
 text follows results/mailtext.py, and no body line can start the way a patch does, so
-`git am`/b4 applied to a reply never take the report for a diff (`safe_lines`).
+`git am`/b4 applied to a reply never take the report for a diff (`mailtext.safe_lines`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import email.utils
 import json
 import re
 import shlex
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +40,10 @@ from orchestrator.results import decoded
 from orchestrator.results.mailtext import (
     Identity,
     field,
+    finish,
     msgid,
     new_message,
     set_body,
-    signature,
     verbatim,
     wrap,
 )
@@ -66,8 +65,6 @@ _TAG = re.compile(r"^(?P<key>[A-Za-z-]+):\s*(?P<value>.+?)\s*$")
 _LINK = re.compile(
     r"https?://(?:lore\.kernel\.org/(?:r|all|[a-z0-9._-]+)|patch\.msgid\.link)/(?P<id>[^/\s>]+)"
 )
-# What git mailinfo (git am, b4) takes for the start of a patch; see safe_lines.
-_PATCH_START = re.compile(r"^(diff -|Index: |---(\s*$| \S)|From )")
 
 
 @dataclass
@@ -245,13 +242,6 @@ def read_commit(ev: Evidence, b: Bisection) -> Commit:
                 kept.append((m.group("key"), m.group("value")))
         author = str(info.get("author") or b.author or "")
         return Commit(sha, str(info.get("subject") or b.subject or ""), author, kept)
-
-
-def safe_lines(lines: Iterable[str]) -> list[str]:
-    """Every line as it is, but one that git mailinfo would take for the start of a patch
-    (`diff -`, `Index: `, `--- ` + name, a lone `---`) or mbox for a new message (`From `)
-    moves one space in. A title, a subject or a fragment could be any of them."""
-    return [" " + line if _PATCH_START.match(line) else line for line in lines]
 
 
 def _titles_of(job: Job) -> set[str]:
@@ -440,8 +430,7 @@ def culprit_body(
     out.append(f"Reported-by: {identity.address or 'kto <kto@localhost>'}")
     out.append(f"Closes: {bug_url(store, b.bug_id, template)}")
     out.append(f'Fixes: {sha12} ("{commit.subject}")')
-    out += signature()
-    return "\n".join(safe_lines(out)) + "\n"
+    return finish(out)
 
 
 def write_culprit_mail(
@@ -557,8 +546,7 @@ def write_digest(
         for line in lines:
             out += field("bot", line)
         out += field("bug", bug_url(store, bug_id, bug_url_template))
-    out += signature()
-    set_body(msg, "\n".join(safe_lines(out)) + "\n")
+    set_body(msg, finish(out))
     path = mail_dir(night_dir) / "digest.eml"
     atomic.write_bytes(path, msg.as_bytes())
     return path

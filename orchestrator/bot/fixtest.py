@@ -41,7 +41,6 @@ from typing import Any
 from orchestrator import atomic, progress
 from orchestrator.bisect.driver import Target
 from orchestrator.bisect.search import Outcome
-from orchestrator.bot.culprit_mail import safe_lines
 from orchestrator.bugs import query
 from orchestrator.bugs.outcomes import FixTest, mail_dir, save_fix_test
 from orchestrator.bugs.record import write_dashboard
@@ -59,10 +58,10 @@ from orchestrator.records.verdict import Status
 from orchestrator.results import mailtext
 from orchestrator.results.mailtext import (
     Identity,
+    finish,
     msgid,
     new_message,
     set_body,
-    signature,
     verbatim,
     wrap,
 )
@@ -516,8 +515,7 @@ def reply_body(s: Subject, fix: FixInfo, t: FixTest, sentence: str, identity: Id
         out += wrap("If you send the fix on, kindly add this tag:")
         out.append("")
         out.append(f"Tested-by: kto <{identity.email or 'kto@localhost'}>")
-    out += signature()
-    return "\n".join(safe_lines(out)) + "\n"
+    return finish(out)
 
 
 def write_reply(

@@ -32,10 +32,10 @@ from orchestrator.results.compare import Comparison
 from orchestrator.results.mailtext import (
     Identity,
     field,
+    finish,
     msgid,
     new_message,
     set_body,
-    signature,
     slug,
     verbatim,
     wrap,
@@ -188,8 +188,7 @@ def body(
     out.append(f"Reported-by: kto <{identity.email or 'kto@localhost'}>")
     if link:
         out.append(f"Closes: {link}")
-    out += signature()
-    return "\n".join(out) + "\n"
+    return finish(out)
 
 
 def compose(

@@ -12,6 +12,7 @@ import email.utils
 import hashlib
 import re
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -91,3 +92,19 @@ def set_body(msg: EmailMessage, text: str) -> None:
 
 def signature() -> list[str]:
     return ["", "-- ", f"kto {__version__}: this report was written by kto, not sent by it."]
+
+
+# What git mailinfo (git am, b4) takes for the start of a patch, or mbox for a new message.
+_PATCH_START = re.compile(r"^(diff -|Index: |---(\s*$| \S)|From )")
+
+
+def safe_lines(lines: Iterable[str]) -> list[str]:
+    """Every line as it is, but one that git mailinfo would take for the start of a patch
+    (`diff -`, `Index: `, `--- ` + name, a lone `---`) or mbox for a new message (`From `)
+    moves one space in. A title, a subject or a fragment could be any of them."""
+    return [" " + line if _PATCH_START.match(line) else line for line in lines]
+
+
+def finish(lines: list[str]) -> str:
+    """A body's lines, signed, made safe from patch detection, as one text."""
+    return "\n".join(safe_lines([*lines, *signature()])) + "\n"

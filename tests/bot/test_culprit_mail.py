@@ -21,7 +21,7 @@ import pytest
 
 from orchestrator.bisect import driver
 from orchestrator.bot import culprit_mail
-from orchestrator.bot.culprit_mail import safe_lines, write_culprit_mail, write_digest
+from orchestrator.bot.culprit_mail import write_culprit_mail, write_digest
 from orchestrator.bugs import outcomes
 from orchestrator.bugs.record import record_run, write_dashboard
 from orchestrator.bugs.store import Store, open_store
@@ -30,7 +30,7 @@ from orchestrator.job.runner import JobResult
 from orchestrator.records.model import load_run
 from orchestrator.records.spec import JobSpec
 from orchestrator.records.verdict import Status, Verdict
-from orchestrator.results.mailtext import Identity
+from orchestrator.results.mailtext import Identity, safe_lines
 
 from ..bugs.nights import MMDROP, PANIC, PGTABLES, RSS, SEED002, SEED003, night, rid
 from ..conftest import REPO, git
