@@ -18,9 +18,6 @@ from typing import Any
 from orchestrator.bugs.lifecycle import event
 from orchestrator.bugs.store import HTML_NAME, Store, now
 
-BISECT_STATES = ("running", "interrupted", "found", "not-found", "refused")
-FIX_VERDICTS = ("gone", "present", "inconclusive", "error")
-
 
 @dataclass
 class Bisection:
@@ -30,7 +27,7 @@ class Bisection:
     cell: str
     good: str
     bad: str
-    status: str = "running"
+    status: str = "running"  # interrupted, found, not-found, refused
     night: str | None = None
     commit: str | None = None
     subject: str | None = None
@@ -75,7 +72,7 @@ class FixTest:
     bug_id: int
     run_id: str
     patches: str
-    verdict: str
+    verdict: str  # gone, present, inconclusive, error
     fails: int
     runs: int
     control_fails: int

@@ -110,7 +110,6 @@ class FakeDriver:
     def __init__(self, root: Path, need: int, flags: list[str] | None = None) -> None:
         self.root, self.need, self.flags = root, need, flags or []
         self.started: list[tuple[str, str, tuple[str, ...]]] = []
-        self.calls = 0
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from orchestrator.bisect import driver
@@ -138,7 +137,6 @@ class FakeDriver:
         return st
 
     def bisect(self, run_dir: Path, state, deadline=None):
-        self.calls += 1
         kept = json.loads((run_dir / "fake.json").read_text())["runs"]
         allowed = state.max_runs - len(state.runs)
         ran = min(allowed, self.need - kept)
