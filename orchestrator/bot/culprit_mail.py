@@ -33,6 +33,7 @@ from orchestrator.bugs.outcomes import Bisection, bug_url, extid, mail_dir
 from orchestrator.bugs.store import Store
 from orchestrator.errors import KtoError, UserError
 from orchestrator.git import Git
+from orchestrator.records import runrecord
 from orchestrator.records.model import Job, load_job
 from orchestrator.records.reproduce import kto_command
 from orchestrator.records.verdict import Status
@@ -49,7 +50,6 @@ from orchestrator.results.mailtext import (
 )
 
 BISECT_STATE = "bisect.json"  # orchestrator/bisect/driver.py STATE, read as data (evidence)
-RUN_RECORD = "run.json"
 JUDGED = (Status.PASS, Status.FAIL, Status.XFAIL)
 # The people of a commit besides its author, the way the kernel names them.
 PEOPLE_TAGS = (
@@ -208,7 +208,7 @@ def evidence(store: Store, b: Bisection) -> Evidence:
     hits = [i for i, c in enumerate(commits) if c.startswith(b.commit) or b.commit.startswith(c)]
     if not hits:
         raise UserError(f"bug #{b.bug_id}: {b.commit[:12]} is not in {run_dir}/{BISECT_STATE}")
-    record = _read(run_dir / RUN_RECORD) if (run_dir / RUN_RECORD).is_file() else {}
+    record: dict[str, Any] = dict(runrecord.read(run_dir))
     jobs: dict[str, list[tuple[Job, dict[str, Any]]]] = {}
     for r in state.get("runs") or []:
         folder = run_dir / str(r.get("folder"))
@@ -502,11 +502,7 @@ def what_was_done(store: Store, b: Bisection) -> str:
 
 def _run_note(store: Store, b: Bisection) -> str:
     """Why a bisection ended without a culprit, as its run.json says it."""
-    try:
-        doc = json.loads((store.root / b.run_id / RUN_RECORD).read_text())
-    except (OSError, ValueError):
-        return ""
-    section = doc.get("bisect") if isinstance(doc, dict) else None
+    section = runrecord.read(store.root / b.run_id).get("bisect")
     if not isinstance(section, dict):
         return ""
     return str(section.get("reason") or section.get("note") or "")

@@ -52,7 +52,7 @@ class RunDoc(TypedDict, total=False):
     kto_version: str
     run_id: str
     label: str
-    status: str  # started | finished | interrupted
+    status: str  # started | finished | interrupted | budget (a bisect past its deadline)
     created: str
     reproducer: str
     host: dict[str, Any]
