@@ -40,11 +40,14 @@ def test_a_fork_bomb_is_bounded_and_stopped(tmp_path: Path) -> None:
 
     uid = sandbox_uid()
     assert uid is not None, "this test is about kto running as root"
-    # The classic recursive bomb (it burns out at the process limit), then one that never
-    # ends (a loop that keeps forking). Both keep make's $(shell) pipe open: the build waits.
+    # A loop that forks sleepers until the process limit stops it, then the classic
+    # recursive bomb into the full table. The sleepers hold make's $(shell) pipe open, so the
+    # build waits for ever. (The other order raced: the bomb's last processes could still
+    # hold every slot when the loop started, the loop died at its first fork, and make read
+    # its "done" before the wall time.)
     block = (
-        "KTO_RESULT := $(shell bash -c 'b() { b | b & }; b' 2>/dev/null; "
-        "bash -c 'while :; do sleep 1000 & done' 2>/dev/null; echo done)\n"
+        "KTO_RESULT := $(shell bash -c 'while :; do sleep 1000 & done' 2>/dev/null; "
+        "bash -c 'b() { b | b & }; b' 2>/dev/null; echo done)\n"
     )
     patches = hostile.series(tmp_path, block, "fork-bomb")
     peak = 0
