@@ -6,12 +6,18 @@
 2. The same matrix on a Dask cluster on loopback (a scheduler and two workers started here),
    one worker SIGKILLed while it runs a job: the verdicts must equal night 1's.
 3. Night 2, local: the moving tree (debian-6.1 at kto-test/nightly) gets a commit that
-   breaks CPU offline; the report must say NEW with fail:runs.
+   breaks CPU offline; the report must say NEW with fail:runs, as one NEW bug (the bot
+   bisects it and writes the culprit mail: that is `kto matrix`'s default).
+4. Nights 3 to --nights (default 5), local: the regression is reverted on night 3 (the tree
+   then rests); night 3 must say the bug is gone, the nights after it that it was not seen,
+   and the last one (after KTO_BUGS_QUIET_NIGHTS, 3, quiet nights) that kto closed it as
+   fixed. `--nights 2` stops after night 2.
 
 Prints the verdict table, the wall times and what each step checked; exits 1 if a check
 failed. Long (cold: the 6.12 kernels are built first); results under results/nights/.
 
     .venv/bin/python bench/matrix_nights.py [--results DIR] [--no-dask] [--interrupt-after 6]
+                                            [--nights 5]
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ def check(ok: bool, what: str) -> None:
 
 
 def move_branch(night: int) -> str:
-    """Night 1: the tree plus a harmless commit; night 2: plus the regression."""
+    """Night 1: the tree plus a harmless commit; night 2: on top of it, the regression;
+    night 3: its revert; later nights: the tree rests. Each night builds on the last, as
+    a branch does, so last-good..tonight is a real range for the bot's bisect."""
     from orchestrator.build.trees import resolve_tree, tree_lock
     from orchestrator.git import Git
 
@@ -52,13 +60,18 @@ def move_branch(night: int) -> str:
     git = Git(tree.worktree)
     with tree_lock(tree):
         base = tree.base_commit
-        git("checkout", "-q", "-B", BRANCH, base)
-        note = tree.worktree / "Documentation" / "kto-nightly.txt"
-        note.write_text("kto nightly acceptance: the tree moves between nights\n")
-        git("add", str(note))
-        git("commit", "-q", "-m", "Documentation: kto nightly, night 1")
-        if night == 2:
-            git("am", "-q", str(next(BREAK.glob("*.patch"))))
+        if night == 1:
+            git("checkout", "-q", "-B", BRANCH, base)
+            note = tree.worktree / "Documentation" / "kto-nightly.txt"
+            note.write_text("kto nightly acceptance: the tree moves between nights\n")
+            git("add", str(note))
+            git("commit", "-q", "-m", "Documentation: kto nightly, night 1")
+        elif night in (2, 3):
+            git("checkout", "-q", BRANCH)
+            if night == 2:
+                git("am", "-q", str(next(BREAK.glob("*.patch"))))
+            else:
+                git("revert", "--no-edit", "HEAD")
         head = git.out("rev-parse", BRANCH)
         git("checkout", "-q", "--detach", base)
     return head
@@ -169,6 +182,34 @@ def night2(results: Path) -> float:
     for arch in ("x86_64", "arm64"):
         cell = f"debian-6.1.none.default.{arch}.hotplug: WARNING in takedown_cpu"
         check(any(cell in ln for ln in new), f"{cell} listed")
+    bugs = {ln.split("[NEW bug #", 1)[1].split("]")[0] for ln in new if "[NEW bug #" in ln}
+    check(len(bugs) == 1, f"one NEW bug for both cells: {sorted(bugs)}")
+    print(f"  wall: {wall:.0f} s", flush=True)
+    print(res.stdout, flush=True)
+    return wall
+
+
+def quiet_night(results: Path, night: int, last: int) -> float:
+    """Night 3: the regression reverted, the bug gone; later nights: not seen again; the
+    last night: closed as fixed by silence."""
+    what = "the regression reverted" if night == 3 else "the tree rests"
+    print(f"night {night}, local: {what}", flush=True)
+    move_branch(night)
+    res, wall = kto(results, "matrix", str(MATRIX))
+    out = res.stdout.splitlines()
+    check(res.returncode == 0, f"exit {res.returncode} (0: no NEW failures)")
+    bug = [ln for ln in out if ln.lstrip().startswith("bug #") and "takedown_cpu" in ln]
+    if night == 3:
+        gone = [ln for ln in out if "WARNING in takedown_cpu" in ln and "gone tonight" in ln]
+        check(len(gone) == 2, f"FIXED and gone tonight in both cells: {len(gone)} line(s)")
+    if night < last:
+        quiet = f"not seen in this run, gone {night - 2} night(s)"
+        check(any(quiet in ln for ln in bug), f"the bug: {quiet}")
+    else:
+        check(
+            any("closed as fixed, stopped reproducing" in ln for ln in bug),
+            "the bug closed as fixed after the quiet nights",
+        )
     print(f"  wall: {wall:.0f} s", flush=True)
     print(res.stdout, flush=True)
     return wall
@@ -179,6 +220,7 @@ def main() -> int:
     ap.add_argument("--results", type=Path, default=REPO / "results" / "nights")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--interrupt-after", type=int, default=6, help="finished jobs before SIGINT")
+    ap.add_argument("--nights", type=int, default=5, help="local nights in all (2 or more)")
     args = ap.parse_args()
     local = args.results / "local"
     walls = {}
@@ -187,6 +229,12 @@ def main() -> int:
         dask = dask_night(args.results / "dask", expected)
         walls["night 1 again on Dask (a worker killed)"] = dask
     walls["night 2 (local, seeded regression)"] = night2(local)
+    for n in range(3, args.nights + 1):
+        walls[f"night {n} (local, {'reverted' if n == 3 else 'quiet'})"] = quiet_night(
+            local, n, args.nights
+        )
+    bugs, _ = kto(local, "bugs", "--state", "all")
+    print("\nkto bugs --state all:\n" + bugs.stdout)
     print("\nverdicts of night 1:")
     for name, status in sorted(expected.items()):
         print(f"  {name:60s} {status}")

@@ -37,6 +37,7 @@ class BugRef:
     back_of: int | None = None  # the closed bug this one is the return of
     matched: int | None = None  # the dup the finding matched, when it is not `id`
     version: int = 1  # the bug's KCIDB issue version
+    quiet_nights: int = 0  # matrix nights at the tree's head since it last showed
 
     @property
     def since(self) -> str:
@@ -59,6 +60,8 @@ class Known:
     refs: dict[tuple[str, str], BugRef] = field(default_factory=dict)
     # Per job: the open bugs of its cell it did not show (KCIDB's `present: false`).
     absent: dict[str, list[BugRef]] = field(default_factory=dict)
+    # The bugs this run closed by silence, with the reason (bugs/lifecycle.autofix).
+    closed: list[tuple[BugRef, str]] = field(default_factory=list)
 
     def of(self, job: str, title: str | None) -> BugRef | None:
         if not title:
@@ -77,6 +80,22 @@ class Known:
         unique = {r.id: r for r in self.refs.values()}
         return sorted(unique.values(), key=lambda r: (not r.new, r.id))
 
+    def gone(self) -> list[BugRef]:
+        """The open bugs of this run's cells that none of its jobs showed, each once."""
+        shown = {r.id for r in self.refs.values()}
+        unique = {r.id: r for refs in self.absent.values() for r in refs if r.id not in shown}
+        return sorted(unique.values(), key=lambda r: r.id)
+
+    def lines(self) -> list[str]:
+        """The run's bugs for the terminal: each one it showed, each open bug of its cells
+        it did not show, and each it closed because the bug stopped reproducing."""
+        out = [f"bug {ref.label()}" for ref in self.bugs()]
+        for ref in self.gone():
+            nights = f", gone {ref.quiet_nights} night(s)" if ref.quiet_nights else ""
+            out.append(f"bug {ref.label()}: not seen in this run{nights}")
+        out += [f"bug #{ref.id} {ref.title}: closed as fixed, {why}" for ref, why in self.closed]
+        return out
+
 
 def _ref(b: sqlite3.Row, run_id: str, matched: int | None = None) -> BugRef:
     return BugRef(
@@ -89,6 +108,7 @@ def _ref(b: sqlite3.Row, run_id: str, matched: int | None = None) -> BugRef:
         back_of=b["prev_id"],
         matched=matched,
         version=int(b["version"]),
+        quiet_nights=int(b["quiet_nights"]),
     )
 
 
@@ -118,4 +138,10 @@ def known_for_run(db: sqlite3.Connection, store: Path, run_id: str) -> Known:
     ).fetchall()
     for r in absent:
         known.absent.setdefault(r["name"], []).append(_ref(r, run_id))
+    closed = db.execute(
+        "SELECT e.reason, b.* FROM events e JOIN bugs b ON b.id = e.bug_id "
+        "WHERE e.run_id = ? AND e.action = 'fixed' AND e.who = 'kto' ORDER BY b.id",
+        (run_id,),
+    ).fetchall()
+    known.closed = [(_ref(r, run_id), str(r["reason"])) for r in closed]
     return known

@@ -141,9 +141,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line.text()}{_as_bug(line, result.report.known)}")
         if not c.lines:
             print("  nothing new, fixed or unstable" + ("" if c.history else " (first run)"))
-    # Each finding as the bug it is across nights (the store's numbers, open since, fail:runs).
-    for ref in result.report.known.bugs() if result.report.known else []:
-        print(f"  bug {ref.label()}")
+    # Each finding as the bug it is across nights (the store's numbers, open since, fail:runs),
+    # the open bugs of the night's cells not seen, and those closed as fixed tonight.
+    for bug_line in result.report.known.lines() if result.report.known else []:
+        print(f"  {bug_line}")
     for name in ("junit", "html", "bugs"):
         if name in result.report.files:
             print(f"  {name + ':':7} {result.report.files[name]}")

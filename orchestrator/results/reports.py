@@ -158,8 +158,8 @@ def print_summary(report: Report) -> None:
     """The regression summary and where the reports are: the last lines of `kto run`."""
     for line in summary_lines(report.comparison):
         print(line)
-    for ref in report.known.bugs() if report.known else []:
-        print(f"  bug {ref.label()}")
+    for line in report.known.lines() if report.known else []:
+        print(f"  {line}")
     for name in ("junit", "kcidb", "html", "bugs"):
         if name in report.files:
             print(f"  {name + ':':9} {report.files[name]}")

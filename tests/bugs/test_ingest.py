@@ -136,15 +136,19 @@ def test_gone_then_fixed_after_quiet_nights_then_back_as_2(
     (bug,) = _bugs(tmp_path)
     assert str(bug.rate) == "8:8" and bug.status() == "open"
     assert [r.new for r in known.bugs()] == [True]
-    _record(night(tmp_path, rid(3), clean))
+    known = _record(night(tmp_path, rid(3), clean))
     (bug,) = _bugs(tmp_path)
     assert bug.status() == "open, gone 1 night" and str(bug.rate) == "8:8"
-    _record(night(tmp_path, rid(4), clean))
+    # The night's summary says so: the bug was not seen, and later that it was closed.
+    label = f"#1 {MMDROP}, open since 2026-12-02, 8:8 runs"
+    assert known.lines() == [f"bug {label}: not seen in this run, gone 1 night(s)"]
+    known = _record(night(tmp_path, rid(4), clean))
     (bug,) = _bugs(tmp_path)
     assert bug.state == "fixed", bug
     assert bug.closed_reason is not None
     assert bug.closed_reason.startswith("stopped reproducing for 2 nights at the tree's head")
     assert bug.closed_by == "kto"
+    assert known.lines() == [f"bug #1 {MMDROP}: closed as fixed, {bug.closed_reason}"]
     known = _record(night(tmp_path, rid(5), bad))
     old, new = sorted(_bugs(tmp_path), key=lambda b: b.id)
     assert new.title == f"{MMDROP} (2)" and new.prev_id == old.id and new.state == "open"
