@@ -99,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         # Interrupted is an infrastructure outcome (exit 3), like a job stopped by a signal.
         print(f"kto {args.command}: interrupted", file=sys.stderr)
         return EXIT_INFRA
+    except BrokenPipeError:
+        # The reader of kto's output went away (`kto bugs show 1 | head`): nothing to say to
+        # it; stdout goes to /dev/null so that Python's flush at exit does not complain.
+        # Not green: what kto meant to print was not all read.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_INFRA
     except OSError as exc:
         # A file system that filled up or went read-only under kto is the host's problem:
         # an infrastructure error naming the file, not a traceback (which would exit 1, FAIL).

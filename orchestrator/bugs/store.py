@@ -82,6 +82,8 @@ class Store:
     def errors(self) -> Iterator[None]:
         try:
             yield
+        except BrokenPipeError:
+            raise  # stdout's reader went away (`kto bugs | head`): not the store's fault
         except (sqlite3.Error, OSError) as exc:
             raise store_error(self.path, exc) from exc
 

@@ -186,3 +186,26 @@ def test_reopen_refuses_when_its_return_is_open(
     capsys.readouterr()
     bugs = {b["id"]: b for b in _listed(capsys, "--state", "all")}
     assert bugs[2]["state"] == "open" and bugs[2]["fails"] == 2
+
+
+def test_a_reader_that_goes_away_is_not_a_store_error(results: Path) -> None:
+    # `kto bugs show 1 | head`: head exits, kto's next write fails with EPIPE. That was
+    # reported as "cannot write bugs.sqlite: Broken pipe", blaming a store that was fine.
+    import os
+    import subprocess
+    import sys
+
+    assert main(["bugs", "list"]) == 0  # the store exists, imported
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before kto writes
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "bugs", "show", "1"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "KTO_RESULTS": str(results)},
+    )
+    os.close(write)
+    assert "bugs.sqlite" not in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 3
