@@ -60,6 +60,7 @@ def run(
     check: bool = True,
     text: bool = True,
     timeout: float | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> Result:
     args = [str(a) for a in argv]
     args[0] = require_tool(args[0])
@@ -77,6 +78,7 @@ def run(
             capture_output=True,
             text=text,
             timeout=timeout,
+            pass_fds=pass_fds,
         )
     except subprocess.TimeoutExpired as exc:
         raise InfraError(f"command timed out after {timeout} s: {shlex.join(args)}") from exc

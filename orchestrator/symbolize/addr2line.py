@@ -15,10 +15,12 @@ import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.config.tools import binutils_package
 from orchestrator.errors import MissingDependency
 from orchestrator.proc import run
+from orchestrator.symbolize import confine
 
 SYMBOLIZE_TIMEOUT = 120.0
 _ECHO = re.compile(r"^0x([0-9a-f]+)$")
@@ -102,6 +104,8 @@ def symbolize(tools: Tools, binary: str, addresses: Iterable[int]) -> dict[int, 
     if not wanted:
         return {}
     stdin = "".join(f"{a:#x}\n" for a in wanted)
-    res = run(_argv(tools, binary), input=stdin, timeout=SYMBOLIZE_TIMEOUT)
+    with confine.image(Path(binary)) as (name, fds):
+        argv = confine.argv(_argv(tools, name))
+        res = run(argv, input=stdin, timeout=SYMBOLIZE_TIMEOUT, pass_fds=fds)
     found = parse_output(res.stdout)
     return {a: [loc for loc in found.get(a, []) if loc.function or loc.file] for a in wanted}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.proc import run
+from orchestrator.symbolize import confine
 
 NM_TIMEOUT = 120.0
 _FUNCTION_TYPES = frozenset("tTwW")
@@ -75,7 +76,9 @@ def load_symbols(vmlinux: Path, nm: str) -> SymbolTable:
     st = os.stat(vmlinux)
     key = (nm, os.path.realpath(vmlinux), st.st_size, st.st_mtime_ns)
     if key not in _CACHE:
-        out = run([nm, "-S", "--defined-only", str(vmlinux)], timeout=NM_TIMEOUT).stdout
+        with confine.image(vmlinux) as (name, fds):
+            argv = confine.argv([nm, "-S", "--defined-only", name])
+            out = run(argv, timeout=NM_TIMEOUT, pass_fds=fds).stdout
         _CACHE.clear()  # one kernel at a time is what a job needs; keep memory bounded
         _CACHE[key] = parse_nm(out)
     return _CACHE[key]
