@@ -36,7 +36,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import atomic, progress
 from orchestrator.bisect.driver import Target
@@ -50,6 +50,7 @@ from orchestrator.errors import UserError
 from orchestrator.job.plan import plan_job
 from orchestrator.job.runner import JobResult, run_job
 from orchestrator.parser.titles import normalise, sanitise
+from orchestrator.records.layout import STACKED_SERIES
 from orchestrator.records.model import load_job
 from orchestrator.records.reproduce import kto_command
 from orchestrator.records.runrecord import new_run_dir
@@ -66,6 +67,9 @@ from orchestrator.results.mailtext import (
     wrap,
 )
 from orchestrator.results.reports import finish_run
+
+if TYPE_CHECKING:
+    from orchestrator.build.patches import Patch
 
 STATE = "fixtest.json"  # the run dir's record of what ran, kept after every run
 INFRA_IN_A_ROW = 3  # ERROR verdicts in a row that end a phase: the host, not bad luck
@@ -142,10 +146,8 @@ def pct(x: float) -> str:
 # -- the input ----------------------------------------------------------------------------
 
 
-def load_fix(patches: str) -> FixInfo:
-    """The fix as a series: an mbox or a patch file, or a directory of patches. Parsed
-    here, before any run, so a path that holds no patch is bad input (exit 2)."""
-    from orchestrator.build.patches import Series, load_dir, load_mail
+def _read_patches(patches: str) -> tuple[Path, list[Patch]]:
+    from orchestrator.build.patches import load_dir, load_mail
 
     path = Path(patches).expanduser()
     if not path.exists():
@@ -155,13 +157,18 @@ def load_fix(patches: str) -> FixInfo:
             "of patches",
         )
     if path.is_dir():
-        found = load_dir(path)
-        kind = "dir"
-    else:
-        with tempfile.TemporaryDirectory(prefix="kto-fix-") as tmp:
-            found = load_mail(path, Path(tmp))
-        kind = "mbox"
-    series = Series(str(path.resolve()), kind, found)
+        return path, load_dir(path)
+    with tempfile.TemporaryDirectory(prefix="kto-fix-") as tmp:
+        return path, load_mail(path, Path(tmp))
+
+
+def load_fix(patches: str) -> FixInfo:
+    """The fix as a series: an mbox or a patch file, or a directory of patches. Parsed
+    here, before any run, so a path that holds no patch is bad input (exit 2)."""
+    from orchestrator.build.patches import Series
+
+    path, found = _read_patches(patches)
+    series = Series(str(path.resolve()), "dir" if path.is_dir() else "mbox", found)
     last, first = found[-1], found[0]
     return FixInfo(
         path=str(path.resolve()),
@@ -172,6 +179,28 @@ def load_fix(patches: str) -> FixInfo:
         count=len(found),
         digest=series.hash,
     )
+
+
+def stack_series(spec: JobSpec, fix: FixInfo, where: Path) -> str:
+    """A cell that tests a series gets the fix on top of it: its patches, then the fix's,
+    written as one patch directory (its `series` file keeps the order) at `where`."""
+    from orchestrator.build.patches import load_series
+    from orchestrator.build.trees import resolve_tree
+
+    assert spec.patches
+    if Path(spec.patches).expanduser().exists():
+        _, own = _read_patches(spec.patches)  # an mbox or a directory, read as the fix is
+    else:  # a git range of the cell's tree
+        own = load_series(spec.patches, resolve_tree(plan_job(spec).tree)).patches
+    _, extra = _read_patches(fix.path)
+    where.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, p in enumerate([*own, *extra], 1):
+        name = f"{i:04d}-{mailtext.slug(p.subject or 'patch')[:50]}.patch"
+        atomic.write_text(where / name, p.mbox())
+        names.append(name)
+    atomic.write_text(where / "series", "\n".join(names) + "\n")
+    return str(where)
 
 
 def bug_titles(db: sqlite3.Connection, bug: query.BugRow) -> tuple[str, ...]:
@@ -228,14 +257,6 @@ def subject(store: Store, bug_id: int, cell: str | None) -> Subject:
             raise UserError(
                 f"bug #{bug_id} in {chosen.cell}: its job booted a given kernel "
                 f"({spec.kernel}), there is no tree to apply a fix to"
-            )
-        if spec.patches:
-            # Fix on top of the cell's own series is a series of two sources; not yet.
-            raise UserError(
-                f"bug #{bug_id} in {chosen.cell}: the cell already tests a series "
-                f"({spec.patches}); a fix on top of a series is not supported yet",
-                hint="test the fix in a cell without a series (--cell), or make one series "
-                "of both and use `kto run --patches`",
             )
         if not commit:
             unreadable.append(f"{r['path']} (no commit in its build record)")
@@ -295,7 +316,8 @@ def _extra(s: Subject, fix: FixInfo | None) -> dict[str, Any]:
         # A job of `kto run` has no labels: its cell is named from its build, as before.
         return {"cell": s.labels} if s.matrix_cell else {}
     base = {k: v for k, v in s.labels.items() if k != "id"}  # the matrix's id: not this cell
-    base["series"] = f"fix-{fix.digest}"
+    own = base.get("series")
+    base["series"] = f"{own}+fix-{fix.digest}" if own and own != "none" else f"fix-{fix.digest}"
     return {"cell": base}
 
 
@@ -406,18 +428,22 @@ def test_fix(
     mail: bool,
 ) -> FixTest:
     """Test FIX against bug BUG_ID (see the module doc); the FixTest recorded on the bug.
-    Bad input (an unknown bug or cell, no patch at `patches`, a cell with its own series)
-    is a UserError before anything runs."""
+    Bad input (an unknown bug or cell, no patch at `patches`) is a UserError before
+    anything runs. A cell that tests a series gets the fix on top of that series."""
     if not 0.5 <= confidence < 1:
         raise UserError(f"--confidence {confidence}: not between 0.5 and 1 (say 0.95)")
     if max_runs < 1:
         raise UserError(f"--runs {max_runs}: at least 1")
     s = subject(store, bug_id, cell)
     fix = load_fix(patches)
-    fixed = replace(s.spec, patches=fix.path)
-    plan_job(fixed)  # bad input (an arch or test this kto lacks) fails before the run dir
+    plan_job(replace(s.spec, patches=fix.path))  # bad input (an arch or test this kto
+    # lacks) fails before the run dir
     n = runs_needed(s.rate, confidence, max_runs)
     run_dir = new_run_dir(f"test-bug{bug_id}", root=store.root)
+    if s.spec.patches:
+        fixed = replace(s.spec, patches=stack_series(s.spec, fix, run_dir / STACKED_SERIES))
+    else:
+        fixed = replace(s.spec, patches=fix.path)
     progress.say(
         f"test: bug #{bug_id} {s.bug.title} in {s.cell} at {s.commit[:12]}: {s.rate} runs "
         f"there (about {pct(s.rate.mean)}): {n} run(s) with the fix for "

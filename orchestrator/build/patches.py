@@ -24,6 +24,7 @@ from orchestrator.git import Git
 from orchestrator.proc import require_tool, run
 
 WORK_BRANCH = "kto/work"
+MBOX_FROM = "From kto Mon Sep 17 00:00:00 2001\n"  # an mbox's separator line, for git am
 _NM = re.compile(r"\[[^\]]*?\b(\d+)/(\d+)\s*\]")
 _DIFF_FILES = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 
@@ -41,6 +42,10 @@ class Patch:
     @property
     def nm(self) -> str:
         return f"{self.index}/{self.total}"
+
+    def mbox(self) -> str:
+        """The patch as one mbox message, as `git am` reads a file."""
+        return self.text if self.text.startswith("From ") else MBOX_FROM + self.text
 
     def diff(self) -> str:
         pos = self.text.find("\ndiff --git ")
@@ -193,7 +198,7 @@ def load_dir(path: Path) -> list[Patch]:
     for f in files:
         text = f.read_text(errors="replace")
         if not text.startswith("From "):
-            text = "From kto Mon Sep 17 00:00:00 2001\n" + text
+            text = MBOX_FROM + text
         found = _read_mbox_text(text)
         if not found and series_file.exists():
             raise UserError(f"{f}: listed in {series_file} but not a patch (no `diff --git`)")
@@ -297,10 +302,7 @@ def apply_series(tree: Tree, series: Series, workdir: Path) -> str:
     files = []
     for i, p in enumerate(series.patches, 1):
         f = workdir / f"{i:04d}.patch"
-        text = (
-            p.text if p.text.startswith("From ") else "From kto Mon Sep 17 00:00:00 2001\n" + p.text
-        )
-        f.write_text(text)
+        f.write_text(p.mbox())
         files.append(str(f))
     mangled = [p for p in series.patches if p.mangled]
     opts = ["--ignore-whitespace"] if mangled else []

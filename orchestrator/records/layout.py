@@ -29,7 +29,8 @@ HTML = "report.html"
 SUMMARY = "summary.json"
 MAIL_DIR = "mail"  # `kto report --mail`: NN-<slug>.eml, one reply per new finding
 REVERT_SERIES = "revert"  # `kto bisect --verify-revert`: the culprit's revert as a series
+STACKED_SERIES = "series"  # `kto test`: a cell's own series with the fix on top
 # Folders of a run that are not jobs: reading one as a job would add a MISS to the run.
-NOT_JOBS = frozenset({MAIL_DIR, REVERT_SERIES})
+NOT_JOBS = frozenset({MAIL_DIR, REVERT_SERIES, STACKED_SERIES})
 # Files of a job folder, in the order a person looks at them.
 JOB_FILES = (CONSOLE, FINDINGS, JOB_RECORD, BUILD_LOG, CONSOLE_TIMING)

@@ -304,16 +304,47 @@ def test_bad_input_is_exit_2_with_a_clear_message(
     assert not list(root.glob("*-test-bug1-*"))  # refused before any run directory
 
 
-def test_a_cell_with_its_own_series_is_refused(
+def test_a_cell_with_its_own_series_gets_the_fix_on_top(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The bug showed in a cell that tests a series (the seeds' cells do): the fix runs
+    # build that series and then the fix; the control builds the series alone. Before,
+    # such a bug was refused ("not supported yet").
+    fix = fix_dir(tmp_path)
+    own = tmp_path / "own-series"
+    own.mkdir()
+    (own / "0001-own.patch").write_text(
+        (fix / "0001-fix.patch")
+        .read_text()
+        .replace("[PATCH 1/2] mm: keep mm alive across CPU offline (1)", "[PATCH] cpu: the series")
+        .replace("fix1", "own1")
+    )
     for job in (root / rid(1)).glob("*-r*"):
         doc = json.loads((job / "job.json").read_text())
-        doc["job"]["patches"] = "/srv/series.mbox"
+        doc["job"]["patches"] = str(own)
+        doc["cell"]["series"] = "own"
         (job / "job.json").write_text(json.dumps(doc))
-    fake_jobs(monkeypatch, with_fix("clean"))
-    with pytest.raises(UserError, match=r"already tests a series .* not supported yet"):
-        run_test(root, fix_dir(tmp_path))
+    calls = fake_jobs(
+        monkeypatch, lambda spec, _n: "bug" if spec.patches == str(own) else "clean"
+    )
+    t = run_test(root, fix)
+    assert t.verdict == "gone", t
+    stacked = root / t.run_id / "series"
+    fixed = [c for c in calls if c.patches == str(stacked)]
+    assert len(fixed) == t.runs == 11 and t.control_runs >= 1
+    assert len(calls) == t.runs + t.control_runs  # nothing else ran
+    from orchestrator.build.patches import load_dir
+
+    assert [p.subject for p in load_dir(stacked)] == [
+        "[PATCH] cpu: the series",
+        "[PATCH 1/2] mm: keep mm alive across CPU offline (1)",
+        "[PATCH 2/2] mm: keep mm alive across CPU offline (2)",
+    ]
+    run = load_run(root / t.run_id)
+    assert len(run.jobs) == len(calls)  # the series folder is not a job (no MISS)
+    series = {j.record["cell"]["series"] for j in run.jobs}
+    digest = fixtest.load_fix(str(fix)).digest
+    assert series == {"own", f"own+fix-{digest}"}
 
 
 def test_the_reply_threads_under_the_fix_and_holds_no_patch(
