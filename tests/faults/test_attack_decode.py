@@ -33,10 +33,14 @@ cat >/dev/null
 image="${@: -1}"
 r="uid=$(id -u)"
 [ "$(head -c 4 "$image" | tail -c 3)" = ELF ] && r="$r,image=read"
-ls /root >/dev/null 2>&1 && r="$r,root-home=read"
-echo planted 2>/dev/null >"$KTO_SPY_REPO/kto-decode-planted" && r="$r,repo=written"
+[ -n "$(ls -A /root 2>/dev/null)" ] && r="$r,root-home=read"
+echo planted 2>/dev/null >"@REPO@/kto-decode-planted" && r="$r,repo=written"
 echo planted 2>/dev/null >/var/tmp/kto-decode-planted && r="$r,var-tmp=written"
-(exec 3<>"/dev/tcp/127.0.0.1/$KTO_SPY_PORT") 2>/dev/null && r="$r,network=reached"
+(exec 3<>"/dev/tcp/127.0.0.1/@PORT@") 2>/dev/null && r="$r,network=reached"
+[ -n "$KTO_SPY_SECRET" ] && r="$r,root-env=seen"
+[ -n "$(ls -A /run 2>/dev/null)" ] && r="$r,run=seen"
+unshare -Ur true 2>/dev/null && r="$r,userns=made"
+[ "$(ulimit -u)" = unlimited ] || [ "$(ulimit -u)" -gt 1000 ] && r="$r,nproc=unlimited"
 echo 0x1000
 echo "$r"
 echo "spy.c:1"
@@ -44,15 +48,12 @@ echo "spy.c:1"
 
 
 @pytest.fixture
-def spy() -> Iterator[Path]:
-    # Not under /tmp (the box has its own) nor under a 0700 dir: the tool must be runnable.
+def spy_dir() -> Iterator[Path]:
+    # Under /var/tmp, which the box hides: kto must bind the tool itself back in.
     where = Path(tempfile.mkdtemp(prefix="kto-spy-", dir="/var/tmp"))
     try:
         where.chmod(0o755)
-        tool = where / "spy-addr2line"
-        tool.write_text(SPY)
-        tool.chmod(0o755)
-        yield tool
+        yield where
     finally:
         shutil.rmtree(where, ignore_errors=True)
         Path("/var/tmp/kto-decode-planted").unlink(missing_ok=True)
@@ -60,14 +61,18 @@ def spy() -> Iterator[Path]:
 
 @pytest.mark.parametrize("mode", [0o644, 0o600])
 def test_the_decoder_of_a_hostile_image_holds_nothing_of_root(
-    spy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+    spy_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
 ) -> None:
     image = tmp_path / "vmlinux"  # tmp_path is root's 0700 dir: only the descriptor leads in
     shutil.copyfile("/bin/true", image)
     image.chmod(mode)
+    # What the spy sees of root's environment, it could put into a report.
+    monkeypatch.setenv("KTO_SPY_SECRET", "root's")
     listener = socket.create_server(("127.0.0.1", 0))
-    monkeypatch.setenv("KTO_SPY_PORT", str(listener.getsockname()[1]))
-    monkeypatch.setenv("KTO_SPY_REPO", str(REPO))
+    spy = spy_dir / "spy-addr2line"
+    script = SPY.replace("@REPO@", str(REPO)).replace("@PORT@", str(listener.getsockname()[1]))
+    spy.write_text(script)
+    spy.chmod(0o755)
     try:
         tools = addr2line.Tools(symbolizer=str(spy), nm="nm", llvm=False)
         (loc,) = addr2line.symbolize(tools, str(image), [0x1000])[0x1000]
@@ -76,3 +81,11 @@ def test_the_decoder_of_a_hostile_image_holds_nothing_of_root(
     assert loc.function == f"uid={confine.decode_uid()},image=read", loc
     assert not (REPO / "kto-decode-planted").exists()
     assert not Path("/var/tmp/kto-decode-planted").exists()
+
+
+def test_root_is_not_a_decode_uid(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.errors import UserError
+
+    monkeypatch.setenv("KTO_DECODE_UID", "0")
+    with pytest.raises(UserError, match="KTO_DECODE_UID=0"):
+        confine.argv(["nm", "x"])
