@@ -10,8 +10,8 @@
    bisects it and writes the culprit mail: that is `kto matrix`'s default).
 4. Nights 3 to --nights (default 5), local: the regression is reverted on night 3 (the tree
    then rests); night 3 must say the bug is gone, the nights after it that it was not seen,
-   and the last one (after KTO_BUGS_QUIET_NIGHTS, 3, quiet nights) that kto closed it as
-   fixed. `--nights 2` stops after night 2.
+   and night 2 + KTO_BUGS_QUIET_NIGHTS (3: night 5) that kto closed it as fixed.
+   `--nights 2` stops after night 2. Needs a fresh --results.
 
 Prints the verdict table, the wall times and what each step checked; exits 1 if a check
 failed. Long (cold: the 6.12 kernels are built first); results under results/nights/.
@@ -189,9 +189,9 @@ def night2(results: Path) -> float:
     return wall
 
 
-def quiet_night(results: Path, night: int, last: int) -> float:
-    """Night 3: the regression reverted, the bug gone; later nights: not seen again; the
-    last night: closed as fixed by silence."""
+def quiet_night(results: Path, night: int, closes: int) -> float:
+    """Night 3: the regression reverted, the bug gone; later nights: not seen again; night
+    `closes`: closed as fixed by silence; after it, nothing more of it."""
     what = "the regression reverted" if night == 3 else "the tree rests"
     print(f"night {night}, local: {what}", flush=True)
     move_branch(night)
@@ -202,14 +202,16 @@ def quiet_night(results: Path, night: int, last: int) -> float:
     if night == 3:
         gone = [ln for ln in out if "WARNING in takedown_cpu" in ln and "gone tonight" in ln]
         check(len(gone) == 2, f"FIXED and gone tonight in both cells: {len(gone)} line(s)")
-    if night < last:
+    if night < closes:
         quiet = f"not seen in this run, gone {night - 2} night(s)"
         check(any(quiet in ln for ln in bug), f"the bug: {quiet}")
-    else:
+    elif night == closes:
         check(
             any("closed as fixed, stopped reproducing" in ln for ln in bug),
             "the bug closed as fixed after the quiet nights",
         )
+    else:
+        check(not bug, f"nothing more of the closed bug: {bug}")
     print(f"  wall: {wall:.0f} s", flush=True)
     print(res.stdout, flush=True)
     return wall
@@ -223,15 +225,21 @@ def main() -> int:
     ap.add_argument("--nights", type=int, default=5, help="local nights in all (2 or more)")
     args = ap.parse_args()
     local = args.results / "local"
+    if local.exists() and any(local.iterdir()):
+        # Its bug store would carry an earlier run's bugs into these nights' checks.
+        sys.exit(f"{local} holds an earlier run: remove it or give another --results")
     walls = {}
     expected, walls["night 1 (local, interrupted + resumed)"] = night1(local, args.interrupt_after)
     if not args.no_dask:
         dask = dask_night(args.results / "dask", expected)
         walls["night 1 again on Dask (a worker killed)"] = dask
     walls["night 2 (local, seeded regression)"] = night2(local)
+    from orchestrator.bugs.lifecycle import quiet_nights
+
+    closes = 2 + quiet_nights()  # KTO_BUGS_QUIET_NIGHTS, as kto reads it
     for n in range(3, args.nights + 1):
         walls[f"night {n} (local, {'reverted' if n == 3 else 'quiet'})"] = quiet_night(
-            local, n, args.nights
+            local, n, closes
         )
     bugs, _ = kto(local, "bugs", "--state", "all")
     print("\nkto bugs --state all:\n" + bugs.stdout)

@@ -67,6 +67,32 @@ def _terminated(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _host_error(command: str, exc: OSError) -> int:
+    where = f" ({exc.filename})" if exc.filename else ""
+    print(f"kto {command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+    return EXIT_INFRA
+
+
+def _stdout_gone() -> bool:
+    """Is stdout a pipe whose reader went away? If so it now goes to /dev/null, so that
+    Python's flush at exit does not complain."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        # A pipe's write end reports POLLERR once its reader is gone.
+        if not any(ev & select.POLLERR for _, ev in poll.poll(0)):
+            return False
+    except (OSError, ValueError):  # no stdout, or not a file
+        return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `kto CMD ...` builds CMD's parser only; `kto -h CMD` still lists every command.
@@ -99,18 +125,16 @@ def main(argv: list[str] | None = None) -> int:
         # Interrupted is an infrastructure outcome (exit 3), like a job stopped by a signal.
         print(f"kto {args.command}: interrupted", file=sys.stderr)
         return EXIT_INFRA
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not _stdout_gone():
+            return _host_error(args.command, exc)  # a pipe of QEMU, ssh, a worker...
         # The reader of kto's output went away (`kto bugs show 1 | head`): nothing to say to
-        # it; stdout goes to /dev/null so that Python's flush at exit does not complain.
-        # Not green: what kto meant to print was not all read.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # it. Not green: what kto meant to print was not all read.
         return EXIT_INFRA
     except OSError as exc:
         # A file system that filled up or went read-only under kto is the host's problem:
         # an infrastructure error naming the file, not a traceback (which would exit 1, FAIL).
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"kto {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return EXIT_INFRA
+        return _host_error(args.command, exc)
     except Exception:
         # A kto bug is an infrastructure outcome, never a verdict: Python's own exit status
         # for a traceback is 1, which would read as "the kernel FAILed".

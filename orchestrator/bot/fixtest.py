@@ -181,21 +181,42 @@ def load_fix(patches: str) -> FixInfo:
     )
 
 
-def stack_series(spec: JobSpec, fix: FixInfo, where: Path) -> str:
-    """A cell that tests a series gets the fix on top of it: its patches, then the fix's,
-    written as one patch directory (its `series` file keeps the order) at `where`."""
+def stacked(spec: JobSpec, fix: FixInfo) -> list[Patch]:
+    """A cell that tests a series gets the fix on top of it: its patches, then the fix's.
+    Read before any run, so a series that is gone is bad input naming the cell's series."""
     from orchestrator.build.patches import load_series
     from orchestrator.build.trees import resolve_tree
 
     assert spec.patches
-    if Path(spec.patches).expanduser().exists():
-        _, own = _read_patches(spec.patches)  # an mbox or a directory, read as the fix is
-    else:  # a git range of the cell's tree
-        own = load_series(spec.patches, resolve_tree(plan_job(spec).tree)).patches
+    try:
+        if Path(spec.patches).expanduser().exists() or ".." not in spec.patches:
+            _, own = _read_patches(spec.patches)  # an mbox or a directory, as the fix is
+        else:  # a git range of the cell's tree
+            own = load_series(spec.patches, resolve_tree(plan_job(spec).tree)).patches
+    except UserError as exc:
+        raise UserError(
+            f"the cell's own series {spec.patches} (the fix goes on top of it): {exc}",
+            hint="kto test needs the series the bug's job built; restore it, or test the "
+            "fix in another of the bug's cells (--cell)",
+        ) from exc
     _, extra = _read_patches(fix.path)
+    mangled = [p for p in [*own, *extra] if p.mangled]
+    if mangled:
+        # A patch directory keeps no record of it, and git am would need
+        # --ignore-whitespace for it: the stacked series would not apply.
+        raise UserError(
+            f'"{mangled[0].subject}" was recovered from a {mangled[0].mangled}; it cannot '
+            "be stacked on the cell's series",
+            hint="get the original patch (`b4 am MSGID`) and give that to --patches",
+        )
+    return [*own, *extra]
+
+
+def write_series(patches: list[Patch], where: Path) -> str:
+    """Patches as one patch directory (its `series` file keeps the order) at `where`."""
     where.mkdir(parents=True, exist_ok=True)
     names = []
-    for i, p in enumerate([*own, *extra], 1):
+    for i, p in enumerate(patches, 1):
         name = f"{i:04d}-{mailtext.slug(p.subject or 'patch')[:50]}.patch"
         atomic.write_text(where / name, p.mbox())
         names.append(name)
@@ -439,9 +460,10 @@ def test_fix(
     plan_job(replace(s.spec, patches=fix.path))  # bad input (an arch or test this kto
     # lacks) fails before the run dir
     n = runs_needed(s.rate, confidence, max_runs)
+    on_top = stacked(s.spec, fix) if s.spec.patches else None
     run_dir = new_run_dir(f"test-bug{bug_id}", root=store.root)
-    if s.spec.patches:
-        fixed = replace(s.spec, patches=stack_series(s.spec, fix, run_dir / STACKED_SERIES))
+    if on_top is not None:
+        fixed = replace(s.spec, patches=write_series(on_top, run_dir / STACKED_SERIES))
     else:
         fixed = replace(s.spec, patches=fix.path)
     progress.say(

@@ -143,5 +143,8 @@ def known_for_run(db: sqlite3.Connection, store: Path, run_id: str) -> Known:
         "WHERE e.run_id = ? AND e.action = 'fixed' AND e.who = 'kto' ORDER BY b.id",
         (run_id,),
     ).fetchall()
-    known.closed = [(_ref(r, run_id), str(r["reason"])) for r in closed]
+    # Once per bug (a bug reopened by hand can be closed again by a re-ingest), and only
+    # while it is still fixed: a report written again later does not undo a reopen.
+    last = {int(r["id"]): r for r in closed if r["state"] == "fixed"}
+    known.closed = [(_ref(r, run_id), str(r["reason"])) for _, r in sorted(last.items())]
     return known

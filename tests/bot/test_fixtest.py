@@ -347,6 +347,20 @@ def test_a_cell_with_its_own_series_gets_the_fix_on_top(
     assert series == {"own", f"own+fix-{digest}"}
 
 
+def test_a_cell_whose_series_is_gone_is_refused_before_any_run(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for job in (root / rid(1)).glob("*-r*"):
+        doc = json.loads((job / "job.json").read_text())
+        doc["job"]["patches"] = str(tmp_path / "removed-series")
+        (job / "job.json").write_text(json.dumps(doc))
+    calls = fake_jobs(monkeypatch, with_fix("clean"))
+    with pytest.raises(UserError, match=r"the cell's own series .*removed-series"):
+        run_test(root, fix_dir(tmp_path))
+    assert not calls
+    assert not list(root.glob("*-test-bug1-*"))  # no run directory left behind
+
+
 def test_the_reply_threads_under_the_fix_and_holds_no_patch(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
