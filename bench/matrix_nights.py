@@ -197,7 +197,8 @@ def quiet_night(results: Path, night: int, closes: int) -> float:
     move_branch(night)
     res, wall = kto(results, "matrix", str(MATRIX))
     out = res.stdout.splitlines()
-    check(res.returncode == 0, f"exit {res.returncode} (0: no NEW failures)")
+    # 3 when the only failures are infrastructure: 6.12 does not build for sparc64 (MISS)
+    check(res.returncode in (0, 3), f"exit {res.returncode} (0, or 3: no NEW failures)")
     bug = [ln for ln in out if ln.lstrip().startswith("bug #") and "takedown_cpu" in ln]
     if night == 3:
         gone = [ln for ln in out if "WARNING in takedown_cpu" in ln and "gone tonight" in ln]

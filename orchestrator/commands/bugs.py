@@ -30,9 +30,13 @@ _SINCE = re.compile(r"^\d{4}-?\d{2}-?\d{2}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    # `kto bugs` alone is `kto bugs list`, with the same filters (`kto bugs --state all`).
+    _list_options(p, argparse.SUPPRESS)
+    p.set_defaults(state="open", tree=None, arch=None, since=None, json=False)
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     ls = sub.add_parser("list", help="bugs, open first, newest first (the default action)")
-    _list_options(ls)
+    # SUPPRESS: a filter given before `list` is not reset by the action's defaults.
+    _list_options(ls, argparse.SUPPRESS)
     show = sub.add_parser("show", help="one bug: cells, history, incidents, report, reproducer")
     show.add_argument("bug", type=bug_id, help="bug number (#12 or 12)")
     show.add_argument("--incidents", type=int, default=20, metavar="N", help="newest N shown")
@@ -56,21 +60,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     reopen = sub.add_parser("reopen", help="a fixed or invalid bug is open again")
     reopen.add_argument("bug", type=bug_id)
     _reason(reopen)
-    # `kto bugs` alone is `kto bugs list`.
-    p.set_defaults(state="open", tree=None, arch=None, since=None, json=False)
 
 
-def _list_options(p: argparse.ArgumentParser) -> None:
+def _list_options(p: argparse.ArgumentParser, default: object) -> None:
     p.add_argument(
         "--state",
         choices=[*query.STATES, "all"],
-        default="open",
+        default=default,
         help="bugs in this state (default: open)",
     )
-    p.add_argument("--tree", help="seen on this tree (debian-6.1 matches its series too)")
-    p.add_argument("--arch", help="seen on this arch")
-    p.add_argument("--since", metavar="DATE", help="last seen on or after YYYY-MM-DD")
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    tree = "seen on this tree (debian-6.1 matches its series too)"
+    p.add_argument("--tree", default=default, help=tree)
+    p.add_argument("--arch", default=default, help="seen on this arch")
+    p.add_argument("--since", default=default, metavar="DATE", help="last seen on/after YYYY-MM-DD")
+    p.add_argument("--json", action="store_true", default=default, help="print the list as JSON")
 
 
 def _reason(p: argparse.ArgumentParser, required: bool = True) -> None:

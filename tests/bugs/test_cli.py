@@ -209,3 +209,16 @@ def test_a_reader_that_goes_away_is_not_a_store_error(results: Path) -> None:
     assert "bugs.sqlite" not in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 3
+
+
+def test_the_list_filters_work_without_the_list_action(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `kto bugs --state all` was "invalid choice: 'all'" (the filters were list's only).
+    assert main(["bugs", "invalid", "2", "--reason", "a harness problem"]) == 0
+    capsys.readouterr()
+    everything = _listed(capsys, "--state", "all")
+    assert len(everything) > len(_listed(capsys))
+    for argv in (["--state", "all", "--json"], ["--state", "all", "list", "--json"]):
+        assert main(["bugs", *argv]) == 0
+        assert json.loads(capsys.readouterr().out) == everything, argv
