@@ -109,7 +109,10 @@ def _refresh_one(db: sqlite3.Connection, bug: int) -> None:
             f"LIMIT 1",
             ids,
         ).fetchone()
-    quiet_runs, quiet = _quiet(db, bug, agg["last"])
+    # Quiet since its last sighting at the tree's head: a bisect probe that shows it at an
+    # old commit (a fix bisect's, say) says nothing of now and must not restart the count.
+    last_head = max((c["last"] for c in cells), default=None)
+    quiet_runs, quiet = _quiet(db, bug, last_head)
     report = row["best_report"]
     if best is not None and best["id"] != row["best_incident"]:
         report = _report_text(best["path"], best["finding"])
@@ -187,9 +190,12 @@ def autofix(db: sqlite3.Connection, bugs: set[int], run_id: str) -> list[int]:
         needed = rate.runs_to_see() or 1
         if row["quiet_runs"] < needed:
             continue
+        since = db.execute(
+            "SELECT MAX(last_run) FROM bug_cells WHERE bug_id = ?", (bug,)
+        ).fetchone()[0]
         reason = (
             f"stopped reproducing for {row['quiet_nights']} nights at the tree's head "
-            f"(0:{row['quiet_runs']} since {row['last_run']}; it was {rate.words()}, "
+            f"(0:{row['quiet_runs']} since {since}; it was {rate.words()}, "
             f"{needed} clean runs would show it with 95 % chance)"
         )
         db.execute(

@@ -192,6 +192,28 @@ def test_bisect_and_single_runs_are_not_quiet_nights(
     assert bug.state == "open" and bug.quiet_nights == 0
 
 
+def test_a_bisect_that_shows_the_bug_later_does_not_restart_its_quiet_nights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Night 1 shows the bug, night 2 is clean; then a fix bisect probes old commits where
+    # it still shows; night 3 is clean. Two quiet nights at the tree's head: fixed. The
+    # probe's incident used to count as the bug's last sighting, and the quiet nights
+    # started again after it.
+    monkeypatch.setenv("KTO_BUGS_QUIET_NIGHTS", "2")
+    _record(night(tmp_path, rid(1), {"x86_64.t": [PANIC] * 3}))
+    _record(night(tmp_path, rid(2), {"x86_64.t": [None] * 3}))
+    probe = night(tmp_path, rid(2, "b"), {"x86_64.t": [PANIC]})
+    doc = json.loads((probe / "run.json").read_text())
+    (probe / "run.json").write_text(json.dumps({**doc, "compare_key": "bisect:x", "label": "b"}))
+    _record(probe)
+    (bug,) = _bugs(tmp_path)
+    assert bug.quiet_nights == 1, bug
+    _record(night(tmp_path, rid(3), {"x86_64.t": [None] * 3}))
+    (bug,) = _bugs(tmp_path)
+    assert bug.state == "fixed", bug
+    assert bug.closed_reason is not None and f"since {rid(1)};" in bug.closed_reason
+
+
 def test_first_use_imports_the_recorded_runs(tmp_path: Path) -> None:
     root = tmp_path / "results"
     for src in sorted(DATA.iterdir()):
