@@ -202,7 +202,7 @@ def test_a_bisect_that_shows_the_bug_later_does_not_restart_its_quiet_nights(
     monkeypatch.setenv("KTO_BUGS_QUIET_NIGHTS", "2")
     _record(night(tmp_path, rid(1), {"x86_64.t": [PANIC] * 3}))
     _record(night(tmp_path, rid(2), {"x86_64.t": [None] * 3}))
-    probe = night(tmp_path, rid(2, "b"), {"x86_64.t": [PANIC]})
+    probe = night(tmp_path, rid(2, "z"), {"x86_64.t": [PANIC]})  # after night 2
     doc = json.loads((probe / "run.json").read_text())
     (probe / "run.json").write_text(json.dumps({**doc, "compare_key": "bisect:x", "label": "b"}))
     _record(probe)
