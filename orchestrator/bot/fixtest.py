@@ -214,10 +214,12 @@ def stacked(spec: JobSpec, fix: FixInfo) -> list[Patch]:
 
 def write_series(patches: list[Patch], where: Path) -> str:
     """Patches as one patch directory (its `series` file keeps the order) at `where`."""
+    from orchestrator.build.patches import bare_subject
+
     where.mkdir(parents=True, exist_ok=True)
     names = []
     for i, p in enumerate(patches, 1):
-        name = f"{i:04d}-{mailtext.slug(p.subject or 'patch')[:50]}.patch"
+        name = f"{i:04d}-{mailtext.slug(bare_subject(p.subject) or 'patch')}.patch"
         atomic.write_text(where / name, p.mbox())
         names.append(name)
     atomic.write_text(where / "series", "\n".join(names) + "\n")

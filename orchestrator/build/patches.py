@@ -323,7 +323,7 @@ def apply_series(tree: Tree, series: Series, workdir: Path) -> str:
             f"get the original patch with {fetch})"
         )
     raise PatchApplyError(
-        f'patch {failed.nm} "{_bare_subject(failed.subject)}"{mid} does not apply to '
+        f'patch {failed.nm} "{bare_subject(failed.subject)}"{mid} does not apply to '
         f"{tree.name} ({tree.describe}){where}: {reason}",
         hint=f"rebase the series onto {tree.name}, or choose the tree it was written for "
         f"with --tree/--ref; `git am` said:\n    " + "\n    ".join(_am_said(output)),
@@ -344,7 +344,8 @@ def _am_said(output: str) -> list[str]:
     return [ln for ln in lines if not ln.startswith(_AM_ADVICE)][-8:]
 
 
-def _bare_subject(subject: str) -> str:
+def bare_subject(subject: str) -> str:
+    """The subject without its [PATCH n/m] prefix (or a Re: before it)."""
     return re.sub(r"^\s*(re:\s*)?\[[^\]]*\]\s*", "", subject, flags=re.I)
 
 

@@ -324,9 +324,7 @@ def test_a_cell_with_its_own_series_gets_the_fix_on_top(
         doc["job"]["patches"] = str(own)
         doc["cell"]["series"] = "own"
         (job / "job.json").write_text(json.dumps(doc))
-    calls = fake_jobs(
-        monkeypatch, lambda spec, _n: "bug" if spec.patches == str(own) else "clean"
-    )
+    calls = fake_jobs(monkeypatch, lambda spec, _n: "bug" if spec.patches == str(own) else "clean")
     t = run_test(root, fix)
     assert t.verdict == "gone", t
     stacked = root / t.run_id / "series"
@@ -335,6 +333,7 @@ def test_a_cell_with_its_own_series_gets_the_fix_on_top(
     assert len(calls) == t.runs + t.control_runs  # nothing else ran
     from orchestrator.build.patches import load_dir
 
+    assert sorted(f.name for f in stacked.glob("*.patch"))[0] == "0001-cpu-the-series.patch"
     assert [p.subject for p in load_dir(stacked)] == [
         "[PATCH] cpu: the series",
         "[PATCH 1/2] mm: keep mm alive across CPU offline (1)",
