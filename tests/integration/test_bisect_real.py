@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -34,7 +35,16 @@ def _history(series: str = "broken-offline-warn") -> tuple[str, list[str]]:
 
     tree = resolve_tree("debian-6.1")
     git = Git(tree.worktree)
-    with tree_lock(tree):
+    # Fixed dates and committer: the same history has the same commits every time, so a
+    # warm host has their kernels built already (each new commit was an incremental build,
+    # about a minute of the test).
+    fixed = {
+        "GIT_AUTHOR_DATE": "2026-12-01T12:00:00+00:00",
+        "GIT_COMMITTER_DATE": "2026-12-01T12:00:00+00:00",
+        "GIT_COMMITTER_NAME": "kto test",
+        "GIT_COMMITTER_EMAIL": "kto-test@example.org",
+    }
+    with tree_lock(tree), mock.patch.dict(os.environ, fixed):
         base = tree.base_commit
         git("checkout", "-q", "-B", BRANCH, base)
         for i in range(1, 5):
