@@ -41,3 +41,7 @@ def _isolated_cache(
     # Unit tests never touch the real cache; integration tests use it on purpose (warm builds).
     if request.node.get_closest_marker("integration") is None:
         monkeypatch.setenv("KTO_CACHE", str(tmp_path_factory.mktemp("kto-cache")))
+    # No test writes into the checkout's results/: a developer's bug store would import the
+    # suite's runs (a stuck guest's stacks, seeded bugs) as bugs of their own. A test that
+    # wants a results root of its own sets KTO_RESULTS after this.
+    monkeypatch.setenv("KTO_RESULTS", str(tmp_path_factory.mktemp("results")))
