@@ -173,6 +173,10 @@ class Evidence:
         return bad, runs
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _address(author: str) -> str:
     return email.utils.parseaddr(author)[1].lower()
 
@@ -368,8 +372,8 @@ def culprit_body(
     runs = sum(len(v) for v in ev.jobs.values())
     out += field(
         "range",
-        f"{ev.commits[0][:12]}..{ev.commits[-1][:12]} ({span} commits; {runs} runs over "
-        f"{tested} commits)",
+        f"{ev.commits[0][:12]}..{ev.commits[-1][:12]} ({_n(span, 'commit')}; "
+        f"{_n(runs, 'run')} over {_n(tested, 'commit')})",
     )
     conf = _confidence(ev, b)
     if conf is not None:
