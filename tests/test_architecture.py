@@ -26,6 +26,7 @@ RANKS = (
     "orphan",
     "config",
     "proc",
+    "jail",  # bubblewrap parts shared by the build sandbox and the decoder
     "git",  # the one git wrapper: nothing a repository configures runs from kto's calls
     "records",
     "parser",

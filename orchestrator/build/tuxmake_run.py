@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator import progress
+from orchestrator import jail, progress
 from orchestrator.build import kconfig
 from orchestrator.build.estimate import BuildProgress
 from orchestrator.build.trees import Tree
@@ -49,7 +49,6 @@ from orchestrator.orphan import reaper
 from orchestrator.proc import require_tool
 
 SANDBOX_UID = 64321  # KTO_SANDBOX_UID: a uid nothing else on the host uses
-HIDDEN = ("/root", "/home", "/run", "/tmp", "/var/tmp")  # empty in the sandbox
 KTO_ROOT = Path(__file__).resolve().parents[2]
 GiB = 1 << 30
 
@@ -201,10 +200,10 @@ def copy_beneath(root: Path, rel: str, dst: Path) -> None:
 
 
 def _hidden_dirs(needed: list[Path], uid: int | None) -> list[str]:
-    """HIDDEN, plus the topmost dir on the way to a needed path that the sandbox uid could
+    """jail.HIDDEN, plus the topmost dir on the way to a needed path that the sandbox uid could
     not pass through (mode without o+x, as /root usually is): it becomes an empty dir and
     the needed path is bound back into it."""
-    hidden = [h for h in HIDDEN if Path(h).is_dir() and not Path(h).is_symlink()]
+    hidden = jail.hidden()
     if uid is None:
         return hidden
     for path in needed:
@@ -234,46 +233,26 @@ def sandbox_argv(params: dict[str, Any], box: Sandbox | None = None) -> list[str
         *box.read_only,
     ]
     readable = [p for p in dict.fromkeys(readable) if p.exists()]
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     hidden = _hidden_dirs([*readable, *writable], box.uid)
-    for h in hidden:
-        argv += ["--perms", "0755", "--size", str(64 << 20), "--tmpfs", h]
-    # The way to a path bound back under a hidden dir: dirs the sandbox uid may pass
-    # (bubblewrap would make them 0700, root's).
-    made: set[Path] = set()
-    for p in [*readable, *writable]:
-        for anc in reversed(p.parents):
-            under = [h for h in hidden if anc != Path(h) and anc.is_relative_to(h)]
-            if under and anc not in made:
-                made.add(anc)
-                argv += ["--perms", "0755", "--dir", str(anc)]
+    argv = jail.base(bwrap, hidden, 64 << 20)
+    argv += jail.ways_in([*readable, *writable], hidden)
     for r in readable:
         argv += ["--ro-bind", str(r), str(r)]
     for w in writable:
         give(w, box.uid)
         argv += ["--bind", str(w), str(w)]
-    # A pid namespace: when bwrap goes (its parent killed), the kernel kills everything in
-    # it; without one, make and its compilers outlive the build in their new session.
-    argv += ["--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts"]
-    argv += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
-    argv += ["--chdir", str(KTO_ROOT)]
+    argv += [*jail.NAMESPACES, "--chdir", str(KTO_ROOT)]
     if box.uid is None:
         argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
         return [*argv, "--", sys.executable, "-m", "orchestrator.build.tuxmake_run"]
-    setpriv = require_tool("setpriv", "util-linux")
-    drop = [setpriv, f"--reuid={box.uid}", f"--regid={box.uid}", "--clear-groups"]
-    drop += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-    # Then, as that uid, a user namespace that may create no further ones: no namespace
-    # root for the build to become (tuxmake's offline mode would `unshare --map-root-user`;
-    # without it tuxmake builds directly, the network being gone already).
-    nest = [bwrap, "--unshare-user", "--disable-userns", "--dev-bind", "/", "/"]
-    nest += ["--die-with-parent"]
+    # Then, as that uid, no further namespaces (tuxmake's offline mode would `unshare
+    # --map-root-user`; without it tuxmake builds directly, the network being gone already).
     return [
         *argv,
         "--",
-        *drop,
+        *jail.drop_to(box.uid),
         "--",
-        *nest,
+        *jail.no_more_userns(bwrap),
         "--",
         sys.executable,
         "-m",

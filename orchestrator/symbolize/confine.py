@@ -25,11 +25,11 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from orchestrator import jail
 from orchestrator.errors import InfraError, UserError
 from orchestrator.proc import require_tool
 
 DECODE_UID = 64323  # KTO_DECODE_UID
-HIDDEN = ("/root", "/home", "/run", "/tmp", "/var/tmp")  # empty in the box
 NPROC = 64  # processes of the decode uid at once: the tools need one each
 PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -72,42 +72,21 @@ def image(path: Path) -> Iterator[tuple[str, tuple[int, ...]]]:
         yield f"/proc/self/fd/{fd}", (fd,)
 
 
-def _bind_back(box: list[str], path: str) -> None:
-    """`path` under a hidden dir is bound back, read-only, with dirs the uid may pass on
-    the way to it (bubblewrap would make them root's 0700)."""
-    p = Path(path)
-    top = next((h for h in HIDDEN if p.is_relative_to(h)), None)
-    if top is None:
-        return
-    for anc in reversed(p.parents):
-        if anc.is_relative_to(top) and anc != Path(top):
-            box += ["--perms", "0755", "--dir", str(anc)]
-    box += ["--ro-bind", path, path]
-
-
 def argv(tool_argv: list[str]) -> list[str]:
     """`tool_argv` wrapped so that it runs confined (unchanged when kto is not root)."""
     uid = decode_uid()
     if uid is None:
         return tool_argv
     bwrap = require_tool("bwrap", "bubblewrap")
-    setpriv = require_tool("setpriv", "util-linux")
     prlimit = require_tool("prlimit", "util-linux")
     tool = os.path.realpath(require_tool(tool_argv[0]))
-    box = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for h in HIDDEN:
-        if Path(h).is_dir() and not Path(h).is_symlink():
-            box += ["--perms", "0755", "--size", str(16 << 20), "--tmpfs", h]
-    _bind_back(box, tool)
-    box += ["--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts"]
-    box += ["--unshare-cgroup-try", "--die-with-parent", "--new-session", "--chdir", "/"]
+    hidden = jail.hidden()
+    box = jail.base(bwrap, hidden, 16 << 20)
+    if any(Path(tool).is_relative_to(h) for h in hidden):  # bound back, read-only
+        box += [*jail.ways_in([Path(tool)], hidden), "--ro-bind", tool, tool]
+    box += [*jail.NAMESPACES, "--chdir", "/"]
     # Root's environment is not the tool's business (its output reaches reports and mails).
     box += ["--clearenv", "--setenv", "PATH", PATH, "--setenv", "LC_ALL", "C"]
-    drop = [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    drop += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     limits = [prlimit, f"--nproc={NPROC}", "--core=0", "--"]
-    # As that uid, a user namespace that may make no further ones: no namespace root to
-    # become, none of the kernel's user-namespace surface (as the build sandbox does).
-    nest = [bwrap, "--unshare-user", "--disable-userns", "--dev-bind", "/", "/"]
-    nest += ["--die-with-parent"]
-    return [*box, "--", *drop, "--", *limits, *nest, "--", tool, *tool_argv[1:]]
+    return [*box, "--", *jail.drop_to(uid), "--", *limits, *jail.no_more_userns(bwrap), "--",
+            tool, *tool_argv[1:]]  # fmt: skip
