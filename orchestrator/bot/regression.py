@@ -242,8 +242,7 @@ def new_bugs(result: MatrixResult) -> list[int]:
         return []
     out: list[int] = []
     for line in night.new:
-        jobs = sorted({job for job, _ in known.refs if job.startswith(f"{line.cell}-")})
-        ref = next((r for job in jobs if (r := known.of(job, line.title))), None)
+        ref = known.in_cell(line.cell, line.title)
         if ref is not None and ref.new and ref.id not in out:
             out.append(ref.id)
     return out

@@ -80,6 +80,21 @@ class Known:
         unique = {r.id: r for r in self.refs.values()}
         return sorted(unique.values(), key=lambda r: (not r.new, r.id))
 
+    def in_cell(self, cell: str, title: str) -> BugRef | None:
+        """The bug a finding titled `title` of any of the cell's jobs is (a night line's)."""
+        jobs = sorted({job for job, _ in self.refs if job.startswith(f"{cell}-")})
+        return next((r for job in jobs if (r := self.of(job, title))), None)
+
+    def gone_in_cell(self, cell: str, title: str) -> BugRef | None:
+        """The open bug titled `title` (or its "(N)") that the cell's jobs did not show."""
+        title = normalise(title)
+        for job, refs in sorted(self.absent.items()):
+            if job.startswith(f"{cell}-"):
+                for ref in refs:
+                    if ref.title == title or ref.title.startswith(f"{title} ("):
+                        return ref
+        return None
+
     def gone(self) -> list[BugRef]:
         """The open bugs of this run's cells that none of its jobs showed, each once."""
         shown = {r.id for r in self.refs.values()}

@@ -193,8 +193,7 @@ def _as_bug(line: Line, known: Known | None) -> str:
     closed bug back (its "(2)"); the store decided which (orchestrator/bugs)."""
     ref = None
     if known is not None:
-        jobs = {job for job, _ in known.refs if job.startswith(f"{line.cell}-")}
-        ref = next((r for job in sorted(jobs) if (r := known.of(job, line.title))), None)
+        ref = known.in_cell(line.cell, line.title)
         if ref is None and line.cls == "fixed":
             return _gone(line, known)
     if ref is None:
@@ -211,15 +210,10 @@ def _as_bug(line: Line, known: Known | None) -> str:
 def _gone(line: Line, known: Known) -> str:
     """A FIXED line as the open bug it is: gone tonight, closed after the quiet nights."""
     from orchestrator.bugs.lifecycle import quiet_nights
-    from orchestrator.parser.titles import normalise
 
-    title = normalise(line.title)
-    for job, refs in sorted(known.absent.items()):
-        if not job.startswith(f"{line.cell}-"):
-            continue
-        for ref in refs:
-            if ref.title == title or ref.title.startswith(f"{title} ("):
-                n = quiet_nights()
-                after = f"; fixed once quiet {n} night(s) with enough clean runs" if n > 0 else ""
-                return f"  [bug #{ref.id} gone tonight{after}]"
-    return ""
+    ref = known.gone_in_cell(line.cell, line.title)
+    if ref is None:
+        return ""
+    n = quiet_nights()
+    after = f"; fixed once quiet {n} night(s) with enough clean runs" if n > 0 else ""
+    return f"  [bug #{ref.id} gone tonight{after}]"
