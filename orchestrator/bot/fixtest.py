@@ -165,9 +165,12 @@ def _read_patches(patches: str) -> tuple[Path, list[Patch]]:
 def load_fix(patches: str) -> FixInfo:
     """The fix as a series: an mbox or a patch file, or a directory of patches. Parsed
     here, before any run, so a path that holds no patch is bad input (exit 2)."""
+    return fix_info(*_read_patches(patches))
+
+
+def fix_info(path: Path, found: list[Patch]) -> FixInfo:
     from orchestrator.build.patches import Series
 
-    path, found = _read_patches(patches)
     series = Series(str(path.resolve()), "dir" if path.is_dir() else "mbox", found)
     last, first = found[-1], found[0]
     return FixInfo(
@@ -181,7 +184,7 @@ def load_fix(patches: str) -> FixInfo:
     )
 
 
-def stacked(spec: JobSpec, fix: FixInfo) -> list[Patch]:
+def stacked(spec: JobSpec, extra: list[Patch]) -> list[Patch]:
     """A cell that tests a series gets the fix on top of it: its patches, then the fix's.
     Read before any run, so a series that is gone is bad input naming the cell's series."""
     from orchestrator.build.patches import load_series
@@ -199,7 +202,6 @@ def stacked(spec: JobSpec, fix: FixInfo) -> list[Patch]:
             hint="kto test needs the series the bug's job built; restore it, or test the "
             "fix in another of the bug's cells (--cell)",
         ) from exc
-    _, extra = _read_patches(fix.path)
     mangled = [p for p in [*own, *extra] if p.mangled]
     if mangled:
         # A patch directory keeps no record of it, and git am would need
@@ -458,11 +460,12 @@ def test_fix(
     if max_runs < 1:
         raise UserError(f"--runs {max_runs}: at least 1")
     s = subject(store, bug_id, cell)
-    fix = load_fix(patches)
-    plan_job(replace(s.spec, patches=fix.path))  # bad input (an arch or test this kto
-    # lacks) fails before the run dir
+    fix_path, fix_patches = _read_patches(patches)
+    fix = fix_info(fix_path, fix_patches)
+    # Bad input (an arch or test this kto lacks, a cell's series gone) fails before the run dir.
+    plan_job(replace(s.spec, patches=fix.path))
     n = runs_needed(s.rate, confidence, max_runs)
-    on_top = stacked(s.spec, fix) if s.spec.patches else None
+    on_top = stacked(s.spec, fix_patches) if s.spec.patches else None
     run_dir = new_run_dir(f"test-bug{bug_id}", root=store.root)
     if on_top is not None:
         fixed = replace(s.spec, patches=write_series(on_top, run_dir / STACKED_SERIES))
