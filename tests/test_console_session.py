@@ -346,6 +346,43 @@ def test_signal_to_kto_interrupts_and_stops_the_guest(
     assert (v.status, v.reason) == (Status.ERROR, f"run interrupted by {signum.name}")
 
 
+def test_signal_while_qemu_starts_still_stops_it_and_says_interrupted(
+    fake: Run, harmless_signals: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop lands right after pexpect forked QEMU, before kto holds it (seen in a
+    `kto matrix` stopped by Ctrl-C: the job said "QEMU exited before userspace", not
+    "interrupted", and `--resume` kept it as a finished run)."""
+    import pexpect
+
+    real = pexpect.spawn
+    started: list[int] = []
+
+    def spawn_then_signal(*a: object, **kw: object) -> pexpect.spawn:
+        child = real(*a, **kw)  # type: ignore[arg-type]
+        started.append(child.pid)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before this returns
+        return child
+
+    monkeypatch.setattr(pexpect, "spawn", spawn_then_signal)
+    session = fake.console(guest_console(), silent_after=6).start(
+        Timeouts(boot=30, test=30, silence=30, poweroff=30)
+    )
+    with pytest.raises(Interrupted):
+        session.run()
+    assert session.outcome.killed == "interrupted by SIGTERM"
+    (pid,) = started
+    try:
+        deadline = time.monotonic() + 5
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not running(pid), "the QEMU started as the signal came was left running"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        reap(pid)
+    assert harmless_signals == []
+
+
 # -- the status channel ------------------------------------------------------------------------
 def status_run(fake: Run, console: bytes, status: str | None) -> tuple[ConsoleOutcome, Path]:
     path = fake.tmp / "status.log"

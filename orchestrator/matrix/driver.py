@@ -33,6 +33,7 @@ from orchestrator.records.verdict import Status
 from orchestrator.results.reports import Report, finish_run
 
 STATE = ".matrix"  # per-run scratch: specs, task logs, the run lock
+STOPPED = "stopped"  # in STATE: a file per job the pool stopped mid-run (not finished)
 
 
 @dataclass
@@ -73,9 +74,15 @@ def build_key(j: MatrixJob) -> tuple[str, ...]:
     return (j.plan.tree, s.ref or "", s.patches or "", j.plan.profile.name, *extra_fragments(j))
 
 
+def _stopped_mark(job_dir: Path) -> Path:
+    return job_dir.parent / STATE / STOPPED / job_dir.name
+
+
 def finished(job_dir: Path) -> bool:
-    """A job a resumed run keeps: a final record that is not an interrupt."""
-    if not (job_dir / JOB_RECORD).is_file():
+    """A job a resumed run keeps: a final record that is not an interrupt, of a job the
+    pool did not stop (a stop can land before the job can say so: a build it ends as a
+    plain ERROR, a guest not started yet)."""
+    if not (job_dir / JOB_RECORD).is_file() or _stopped_mark(job_dir).exists():
         return False
     job = load_job(job_dir)
     killed = str((job.record.get("outcome") or {}).get("killed") or "")
@@ -235,6 +242,7 @@ def run_matrix(
                 import shutil
 
                 shutil.rmtree(job_dir)  # RUNNING or interrupted when the run died: again
+            _stopped_mark(job_dir).unlink(missing_ok=True)
             if j.plan.skip:
                 job_dir.mkdir(parents=True)
                 skipped(j.plan, job_dir, j.extra)
@@ -282,6 +290,11 @@ def execute(
         try:
             pool.run()
         finally:
+            for task in pool.stopped:
+                if not task.build:  # a boot task's key is its job's folder
+                    mark = _stopped_mark(run_dir / task.key)
+                    mark.parent.mkdir(parents=True, exist_ok=True)
+                    mark.touch()
             _save_task_stats(run_dir, pool)
 
 

@@ -76,6 +76,7 @@ class Pool:
         self.queue: list[Task] = []
         self.running: list[Task] = []
         self.done: list[Task] = []
+        self.stopped: list[Task] = []  # running when the pool was stopped: not done
         self._last_status = 0.0
 
     def add(self, *tasks: Task) -> None:
@@ -191,6 +192,7 @@ class Pool:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(task.proc.pid, signal.SIGKILL)
             task.proc.wait()
+        self.stopped.extend(self.running)
         self.running.clear()
 
 

@@ -151,23 +151,50 @@ class ConsoleSession:
         self._poll: select.poll | None = None
         self._backlog = False  # the last read was BACKLOG bytes or more: more is waiting
         self._stop: str | None = None  # set when kto must stop the guest without a hang
+        self._interrupted = False
+        self._holding = False  # QEMU is starting: a stop signal waits (_spawn)
+        self._held: int | None = None
 
     # -- process ---------------------------------------------------------------------------
-    def _spawn(self) -> pexpect.spawn:
+    def _spawn(self) -> None:
+        """Start QEMU as self._child. A SIGINT/SIGTERM waits until it is held there: one
+        raised between pexpect's fork and the assignment would leave a QEMU kto cannot stop.
+        (A flag, not a signal mask: another thread of kto's would take a masked signal.)"""
         argv, preexec = unprivileged(self.argv, self.outdir)
-        child = pexpect.spawn(
-            argv[0],
-            argv[1:],
-            echo=False,
-            timeout=None,
-            dimensions=(50, 250),
-            preexec_fn=preexec,
-        )
-        tty.setraw(child.child_fd)  # no \n -> \r\n games: console.log gets QEMU's bytes
-        # pexpect sleeps 0.1 s twice in close() by default; QEMU has exited by then.
-        child.delayafterclose = child.ptyproc.delayafterclose = 0.0
-        child.delayafterterminate = child.ptyproc.delayafterterminate = 0.0
-        return child
+        self._held = None
+        self._holding = True
+        try:
+            child = pexpect.spawn(
+                argv[0],
+                argv[1:],
+                echo=False,
+                timeout=None,
+                dimensions=(50, 250),
+                preexec_fn=preexec,
+            )
+            self._child = child
+            tty.setraw(child.child_fd)  # no \n -> \r\n games: console.log gets QEMU's bytes
+            # pexpect sleeps 0.1 s twice in close() by default; QEMU has exited by then.
+            child.delayafterclose = child.ptyproc.delayafterclose = 0.0
+            child.delayafterterminate = child.ptyproc.delayafterterminate = 0.0
+        finally:
+            self._holding = False
+        if self._held is not None:
+            self._on_signal(self._held)
+
+    def _on_signal(self, signum: int, _frame: object = None) -> None:
+        if self._holding:
+            self._held = signum
+            return
+        if self._interrupted:
+            return  # a second signal while the first one stops QEMU: that goes on
+        self._interrupted = True
+        why = f"interrupted by {signal.Signals(signum).name}"
+        # Said here, not where it is caught: the signal can land anywhere in the session
+        # (while QEMU starts, while it is stopped), and a job that does not say it was
+        # stopped is kept by `kto matrix --resume` as a finished run.
+        self.outcome.killed = why
+        raise Interrupted(why, hint="the guest was stopped; its console.log and job.json are kept")
 
     def _kill(self, grace: float = 0.0) -> None:
         """Stop QEMU: after `grace` s of waiting for it to exit on its own, SIGTERM, SIGKILL."""
@@ -344,15 +371,8 @@ class ConsoleSession:
     def run(self) -> ConsoleOutcome:
         self.outdir.mkdir(parents=True, exist_ok=True)
         old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-        def interrupted(signum: int, _frame: object) -> None:
-            raise Interrupted(
-                f"interrupted by {signal.Signals(signum).name}",
-                hint="the guest was stopped; its console.log and job.json are kept",
-            )
-
         for s in old:
-            signal.signal(s, interrupted)
+            signal.signal(s, self._on_signal)
         self._start = self._last_output = time.monotonic()
         try:
             with (
@@ -361,15 +381,12 @@ class ConsoleSession:
             ):
                 self._log, self._timing = log, timing
                 timing.write("seconds\tbyte_offset\n")
-                self._child = self._spawn()
                 eof = False
                 try:
+                    self._spawn()
                     if self.on_spawn:
                         self.on_spawn()
                     eof = self._loop()
-                except Interrupted as exc:
-                    self.outcome.killed = exc.message
-                    raise
                 finally:
                     # At EOF QEMU is exiting by itself: give it time, so a clean power-off
                     # is not recorded as "killed by SIGTERM".
