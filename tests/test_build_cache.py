@@ -132,6 +132,45 @@ def test_one_build_dir_per_final_config_and_lru_eviction(
     assert artifacts_root() in work.parents
 
 
+def test_each_untrusted_series_has_its_own_work_dir_gone_with_its_last_build_dir(
+    tmp_path: Path,
+) -> None:
+    """Two mailed series on one tree, arch and config: two build dirs, two compiler caches,
+    two config scratch dirs (what one plants there, the other never runs). Evicting a
+    series' last build dir takes its whole work dir (compiler cache included)."""
+    from orchestrator.build import builddirs
+    from orchestrator.build.cache import sandbox_ccache, work_dir
+    from orchestrator.build.kernel import series_owner
+    from orchestrator.build.patches import Patch, Series
+    from orchestrator.build.trust import UNTRUSTED, decide
+
+    def one(kind: str, diff: str) -> Series:
+        text = f"Subject: [PATCH] x\n\n---\ndiff --git a/x b/x\n{diff}\n"
+        return Series("s", kind, [Patch("x", 1, 1, None, "M <m@x>", text)])
+
+    trust = decide("debian-6.1", True, "mbox", None)
+    a, b = series_owner(trust, one("mbox", "+a")), series_owner(trust, one("dir", "+b"))
+    assert a and b and a != b
+    # A tree's own code (a range of an untrusted tree, or trusted: no sandbox) is the tree's.
+    ranged = one("git-range", "+c")
+    assert series_owner(decide("mine", False, "git-range", None), ranged) == ""
+    assert series_owner(decide("debian-6.1", True, "git-range", None), ranged) == ""
+    wa, wb = (work_dir("debian-6.1", "x86_64", UNTRUSTED, o) for o in (a, b))
+    assert wa != wb and wa.parent == wb.parent  # one tree dir: one lock, one eviction
+    assert sandbox_ccache(wa) != sandbox_ccache(wb)
+    da = builddirs.build_dir_for(wa, "CONFIG_A=y\n")
+    db = builddirs.build_dir_for(wb, "CONFIG_A=y\n")
+    assert da != db
+    sandbox_ccache(wa).mkdir()
+    (wa / "kconfig").mkdir()
+    (da.parent / "used").write_text("100\n")
+    (db.parent / "used").write_text("200\n")
+    (da / "vmlinux").write_bytes(b"\0" * 300_000)
+    (db / "vmlinux").write_bytes(b"\0" * 300_000)
+    assert builddirs.evict(wa.parent, keep=db, cap=400_000) == [da.parent]
+    assert not wa.exists() and db.exists()
+
+
 def test_interrupted_build_dir_starts_clean(tmp_path: Path) -> None:
     from orchestrator.build import builddirs
     from orchestrator.build.cache import work_dir

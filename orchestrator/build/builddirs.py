@@ -2,8 +2,10 @@
 evicted beyond a disk cap, so switching between configs (default and a matrix cell's
 fragments, a bisect going back and forth) never rebuilds the world.
 
-    <cache>/builds/[untrusted/]work/<tree>/<arch>/   (untrusted/: sandboxed builds' own)
+    <cache>/builds/[untrusted/]work/<tree>/<arch>[+<owner>]/
+                               (untrusted/: sandboxed builds'; +<owner>: one series' own)
       patches/                 the series as `git am` files
+      ccache/                  a sandboxed build's compiler cache
       kconfig/                 scratch dir of the config step (kconfig host tools stay built)
       configs/<cfg>/build/     the build dir for the final config whose hash is <cfg>
       configs/<cfg>/used       touched at every use: the LRU clock
@@ -29,7 +31,7 @@ import time
 from pathlib import Path
 
 from orchestrator import progress
-from orchestrator.build.cache import artifacts_root
+from orchestrator.build.cache import OWNER_SEP, artifacts_root
 from orchestrator.build.trust import UNTRUSTED
 
 BUILDING_MARK = ".kto-building"
@@ -168,4 +170,9 @@ def evict(tree_work: Path, keep: Path, cap: int | None = None) -> list[Path]:
         total -= sizes[entry]
         removed.append(entry)
         progress.say(f"build dirs over {cap >> 30} GiB: evicted {entry} (least recently used)")
+        owner_work = entry.parent.parent
+        if OWNER_SEP in owner_work.name and not any((owner_work / "configs").iterdir()):
+            # A series' own work dir (its compiler cache, config scratch) goes with its
+            # last build dir: nothing else of a series no longer built stays behind.
+            shutil.rmtree(owner_work, ignore_errors=True)
     return removed

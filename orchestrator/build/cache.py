@@ -7,8 +7,10 @@ request is a hit that neither applies a series nor runs the config step. work/<t
 is the reused out-of-tree build directory, for incremental builds.
 
 Builds that ran in the sandbox (build/trust.py: the untrusted domain) have their own work
-dirs and compiler cache under untrusted/, and their own keys: a trusted request never finds
-an artifact, a config or a build dir an untrusted build made.
+dirs and compiler caches under untrusted/, and their own keys: a trusted request never finds
+an artifact, a config or a build dir an untrusted build made. Within the untrusted domain
+each series from a mail or a patch dir is an owner of its own (work dir, compiler cache,
+config key): one stranger's series cannot change what another's build runs or produces.
 """
 
 from __future__ import annotations
@@ -45,14 +47,21 @@ def domain_root(domain: str = TRUSTED) -> Path:
     return artifacts_root() if domain == TRUSTED else artifacts_root() / UNTRUSTED
 
 
-def work_dir(tree_name: str, arch: str, domain: str = TRUSTED) -> Path:
-    """Reused per (tree, arch, trust domain): out-of-tree build dirs + patch staging."""
-    return domain_root(domain) / "work" / _slug(tree_name) / arch
+OWNER_SEP = "+"  # work/<tree>/<arch>+<owner>: an untrusted series' own work dir
 
 
-def untrusted_ccache() -> Path:
-    """The compiler cache of sandboxed builds (trusted builds use tuxmake's ~/.ccache)."""
-    return domain_root(UNTRUSTED) / "ccache"
+def work_dir(tree_name: str, arch: str, domain: str = TRUSTED, owner: str = "") -> Path:
+    """Reused per (tree, arch, trust domain, owner): out-of-tree build dirs, the config
+    step's scratch dir, patch staging and, for a sandboxed build, its compiler cache.
+    `owner`: the series (its hash) an untrusted build runs beyond the tree's own code."""
+    arch_dir = f"{arch}{OWNER_SEP}{owner}" if owner else arch
+    return domain_root(domain) / "work" / _slug(tree_name) / arch_dir
+
+
+def sandbox_ccache(work: Path) -> Path:
+    """The compiler cache of a sandboxed build: its work dir's own (trusted builds use
+    tuxmake's ~/.ccache), so no other series' build reads what this one wrote."""
+    return work / "ccache"
 
 
 def _domain(domain: str) -> list[str]:

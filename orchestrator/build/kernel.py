@@ -33,6 +33,7 @@ from orchestrator.build.builddirs import (
     write_new,
 )
 from orchestrator.build.cache import (
+    OWNER_SEP,
     artifacts_root,
     cache_key,
     cached,
@@ -40,7 +41,7 @@ from orchestrator.build.cache import (
     read_config,
     read_index,
     request_key,
-    untrusted_ccache,
+    sandbox_ccache,
     work_dir,
     write_config,
     write_index,
@@ -170,10 +171,16 @@ class _Inputs:
     t0: float
     trust: Trust
     sandbox: Sandbox | None = None  # the sandbox of an untrusted build
+    owner: str = ""  # series_owner
 
     @property
     def domain(self) -> str:
         return self.trust.domain
+
+    @property
+    def config_scope(self) -> str:
+        """The config cache's domain: an untrusted series' config step is its own."""
+        return f"{self.domain}{OWNER_SEP}{self.owner}" if self.owner else self.domain
 
     @property
     def timestamp(self) -> str:
@@ -209,14 +216,27 @@ def _resolve_inputs(req: BuildRequest) -> _Inputs:
         req.i_trust_this_series,
     )
     box = None
+    owner = series_owner(trust, series)
     if trust.sandbox:
         require_sandbox()  # exit 6 naming what is missing: never a silent unsandboxed build
         git_dir = tree.repo / ".git"
-        box = Sandbox(untrusted_ccache(), read_only=(git_dir,) if git_dir.exists() else ())
+        ccache = sandbox_ccache(work_dir(tree.name, profile.name, trust.domain, owner))
+        box = Sandbox(ccache, read_only=(git_dir,) if git_dir.exists() else ())
         progress.say(f"building in the sandbox ({trust.reason})")
     elif trust.reason.startswith("--no-sandbox,"):
         progress.say(f"NOT sandboxed: {trust.reason}")
-    return _Inputs(req, profile, fragments, toolchain, tree, series, timings, t0, trust, box)
+    return _Inputs(req, profile, fragments, toolchain, tree, series, timings, t0, trust, box, owner)
+
+
+def series_owner(trust: Trust, series: Series) -> str:
+    """Whose code a sandboxed build runs beyond its tree's: a series from a mail or a patch
+    dir, named by its hash. Each owner has its own work dir (build dirs, the config step's
+    scratch dir with its host tools), compiler cache and config key: a hostile series that
+    plants an object, a host tool or a .config there changes no other series' build. A
+    tree's own commits and ranges (trusted or not) are the tree's: their builds share."""
+    if not trust.sandbox or series.kind not in ("mbox", "dir"):
+        return ""
+    return series.hash[:16]
 
 
 KCONFIG_INPUTS = ("Kconfig", "scripts/kconfig/", "configs/")  # what can change a .config
@@ -240,7 +260,7 @@ def _configure(i: _Inputs, work: Path, staging: Path, head: str) -> str:
     the same inputs on the same base commit configured before and the series changes no
     Kconfig input (a one-line fix rebuilds at the speed of make, not of make + config).
     """
-    ckey = config_key(i.tree.base_commit, i.profile, i.fragments, i.toolchain, i.domain)
+    ckey = config_key(i.tree.base_commit, i.profile, i.fragments, i.toolchain, i.config_scope)
     trusted_ckey = config_key(i.tree.base_commit, i.profile, i.fragments, i.toolchain)
     reusable = not touches_kconfig(i.tree, head)
     # A trusted build's config serves an untrusted one too, never the other way round.
@@ -283,7 +303,7 @@ def _configure(i: _Inputs, work: Path, staging: Path, head: str) -> str:
     return config_text
 
 
-def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> dict[str, Any]:
+def _compile(i: _Inputs, build_dir: Path, out: Path, key: str) -> dict[str, Any]:
     """make the kernel image into `out`; tuxmake's metadata. A failure keeps its log."""
     # Removed only when make has finished (pass or fail), never on a kill or an interrupt.
     write_new(build_dir / BUILDING_MARK, f"{os.getpid()}\n")
@@ -302,7 +322,8 @@ def _compile(i: _Inputs, build_dir: Path, out: Path, work: Path, key: str) -> di
         ),
         i.sandbox,
     )
-    estimate = BuildProgress(build_dir, work)
+    # Every owner's builds of this tree+arch estimate from one history (kto writes it).
+    estimate = BuildProgress(build_dir, work_dir(i.tree.name, i.profile.name, i.domain))
     label = f"build {i.profile.name} kernel"
     run_tuxmake(kbuild, out / BUILD_LOG, label, i.timings, "kernel", estimate)
     (build_dir / BUILDING_MARK).unlink(missing_ok=True)
@@ -435,7 +456,7 @@ def build(req: BuildRequest) -> BuildResult:
     for k in rkeys:
         if hit := cached(root, read_index(root, k), i.timings, i.t0, why, req):
             return hit
-    work = work_dir(i.tree.name, i.profile.name, i.domain)
+    work = work_dir(i.tree.name, i.profile.name, i.domain, i.owner)
     with tree_lock(i.tree):
         with progress.phase("apply series", i.timings, key="apply"):
             head = apply_series(i.tree, i.series, work / "patches")
@@ -459,7 +480,7 @@ def build(req: BuildRequest) -> BuildResult:
             seed = work_dir(i.tree.name, i.profile.name) if i.sandbox else None
             build_dir = build_dir_for(work, config_text, seed)
             evict(work.parent, keep=build_dir)
-            meta = _compile(i, build_dir, out, work, key)
+            meta = _compile(i, build_dir, out, key)
             record = _record(i, key, head, meta, out, build_dir)
             write_record(out, record)
             final = root / key
