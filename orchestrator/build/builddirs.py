@@ -50,17 +50,21 @@ def build_dir_for(work: Path, config_text: str, seed: Path | None = None) -> Pat
     `seed`: another domain's work dir (the trusted one, for a sandboxed build) whose build
     dir of this config, if any, starts this one as a copy: the first untrusted build of a
     tree is then incremental too. Never the other way round (build/trust.py)."""
-    entry = work / "configs" / config_hash(config_text)
-    build_dir = entry / "build"
+    build_dir = config_build_dir(work, config_text)
+    entry = build_dir.parent
     discard_if_interrupted(build_dir)
     if seed is not None and not build_dir.exists():
-        _seed(seed / "configs" / config_hash(config_text) / "build", build_dir)
+        _seed(config_build_dir(seed, config_text), build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     (entry / "used").write_text(f"{time.time():.0f}\n")
     config = build_dir / ".config"
     if config.is_symlink() or not config.is_file() or config.read_text() != config_text:
         write_new(config, config_text)
     return build_dir
+
+
+def config_build_dir(work: Path, config_text: str) -> Path:
+    return work / "configs" / config_hash(config_text) / "build"
 
 
 def write_new(path: Path, text: str) -> None:

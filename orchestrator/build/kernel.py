@@ -19,7 +19,7 @@ import os
 import shlex
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from orchestrator.build import kconfig
 from orchestrator.build.builddirs import (
     BUILDING_MARK,
     build_dir_for,
+    config_build_dir,
     evict,
     prune_kept_vmlinux,
     write_new,
@@ -303,7 +304,9 @@ def _configure(i: _Inputs, work: Path, staging: Path, head: str) -> str:
     return config_text
 
 
-def _compile(i: _Inputs, build_dir: Path, out: Path, key: str) -> dict[str, Any]:
+def _compile(
+    i: _Inputs, build_dir: Path, out: Path, key: str, box: Sandbox | None
+) -> dict[str, Any]:
     """make the kernel image into `out`; tuxmake's metadata. A failure keeps its log."""
     # Removed only when make has finished (pass or fail), never on a kill or an interrupt.
     write_new(build_dir / BUILDING_MARK, f"{os.getpid()}\n")
@@ -320,7 +323,7 @@ def _compile(i: _Inputs, build_dir: Path, out: Path, key: str) -> dict[str, Any]
             i.req.jobs,
             i.timestamp,
         ),
-        i.sandbox,
+        box,
     )
     # Every owner's builds of this tree+arch estimate from one history (kto writes it).
     estimate = BuildProgress(build_dir, work_dir(i.tree.name, i.profile.name, i.domain))
@@ -480,7 +483,12 @@ def build(req: BuildRequest) -> BuildResult:
             seed = work_dir(i.tree.name, i.profile.name) if i.sandbox else None
             build_dir = build_dir_for(work, config_text, seed)
             evict(work.parent, keep=build_dir)
-            meta = _compile(i, build_dir, out, key)
+            box = i.sandbox
+            if box is not None and seed is not None:
+                trusted_dir = config_build_dir(seed, config_text)
+                if trusted_dir.is_dir() and trusted_dir != build_dir:
+                    box = replace(box, build_dir_at=trusted_dir)
+            meta = _compile(i, build_dir, out, key, box)
             record = _record(i, key, head, meta, out, build_dir)
             write_record(out, record)
             final = root / key

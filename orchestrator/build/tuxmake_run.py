@@ -131,6 +131,10 @@ class Sandbox:
     read_only: tuple[Path, ...] = ()
     limits: Limits = field(default_factory=Limits.from_env)
     uid: int | None = field(default_factory=sandbox_uid)
+    # Where the step sees its build dir, when not at its own path: the trusted build dir it
+    # was seeded from. The copy's tools (objtool, libsubcmd) recorded that dir's absolute
+    # paths; seen elsewhere, make rebuilds objtool, and so every object on x86.
+    build_dir_at: Path | None = None
 
 
 def give(path: Path, uid: int | None) -> None:
@@ -222,6 +226,7 @@ def sandbox_argv(params: dict[str, Any], box: Sandbox | None = None) -> list[str
     box = box or Sandbox(ccache_dir=Path(params["output_dir"]) / ".ccache")
     bwrap = require_tool("bwrap", "bubblewrap")
     writable = [Path(params[k]) for k in ("build_dir", "output_dir")] + [box.ccache_dir]
+    inside = {Path(params["build_dir"]): box.build_dir_at} if box.build_dir_at else {}
     readable = [
         KTO_ROOT,
         Path(sys.prefix),
@@ -233,14 +238,15 @@ def sandbox_argv(params: dict[str, Any], box: Sandbox | None = None) -> list[str
         *box.read_only,
     ]
     readable = [p for p in dict.fromkeys(readable) if p.exists()]
-    hidden = _hidden_dirs([*readable, *writable], box.uid)
+    seen = [inside.get(w, w) for w in writable]
+    hidden = _hidden_dirs([*readable, *writable, *seen], box.uid)
     argv = jail.base(bwrap, hidden, 64 << 20)
-    argv += jail.ways_in([*readable, *writable], hidden)
+    argv += jail.ways_in([*readable, *seen], hidden)
     for r in readable:
         argv += ["--ro-bind", str(r), str(r)]
-    for w in writable:
+    for w, at in zip(writable, seen, strict=True):
         give(w, box.uid)
-        argv += ["--bind", str(w), str(w)]
+        argv += ["--bind", str(w), str(at)]
     argv += [*jail.NAMESPACES, "--chdir", str(KTO_ROOT)]
     if box.uid is None:
         argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
@@ -319,8 +325,11 @@ class Step:
         tmp.mkdir(parents=True, exist_ok=True)
         argv = sandbox_argv(self.params, box)
         give(tmp, box.uid)
+        params = dict(self.params)
+        if box.build_dir_at:
+            params["build_dir"] = str(box.build_dir_at)
         job = {
-            "params": self.params,
+            "params": params,
             "limits": asdict(box.limits),
             # HOME and the temp dirs in the step's own dir; the untrusted compiler cache.
             "env": {
