@@ -43,12 +43,18 @@ def test_a_series_cannot_write_the_trusted_caches_or_another_builds_dir(tmp_path
         res = hostile.build(hostile.series(tmp_path, block, "caches"))
         got = hostile.said(res)
         assert res.returncode == 5, res.stderr[-2000:]
-        assert "WROTE" not in got, got
-        own = artifacts_root() / "untrusted" / "work" / hostile.TREE
-        assert got.startswith(f"ccache={own}/x86_64+") and got.endswith("/ccache"), got
+        *wrote, ccache_seen = got.split()
+        owners = artifacts_root() / "untrusted" / "work" / hostile.TREE
+        assert ccache_seen.startswith(f"ccache={owners}/x86_64+"), got
+        assert ccache_seen.endswith("/ccache"), got
+        own_work = Path(ccache_seen.removeprefix("ccache=")).parent
+        # In the sandbox its own build dir (a copy of the trusted one) is seen at the trusted
+        # dir's path: a write there is a write to its own copy. The host says which it was.
+        seen_as_own = [str(p) for p in trusted_work.glob("configs/*/build")]
+        assert all(w == "WROTE" or w in seen_as_own for w in wrote), got
         planted = [p for g in ("", "*/", "*/*/", "*/*/*/") for p in Path("/").glob(
             f"{ccache.relative_to('/')}/{g}{tag}")]  # fmt: skip
-        planted += list(artifacts_root().glob(f"**/{tag}"))
+        planted += [p for p in artifacts_root().glob(f"**/{tag}") if not p.is_relative_to(own_work)]
         assert not planted, f"the series wrote {planted}"
     finally:
         for p in [*ccache.glob(f"**/{tag}"), *artifacts_root().glob(f"**/{tag}")]:
@@ -64,21 +70,28 @@ def test_a_series_cannot_plant_anything_in_another_series_build(tmp_path: Path) 
     tag = f"kto-planted-{uuid.uuid4().hex}"
     dirs = "$(or $(O),$(CURDIR)) $$CCACHE_DIR"
     plant = f"KTO_RESULT := $(shell for d in {dirs}; do touch $$d/{tag} && echo $$d; done)\n"
-    res = hostile.build(hostile.series(tmp_path, plant, "mallory"))
-    assert res.returncode == 5, res.stderr[-2000:]
-    planted = hostile.said(res).split()
-    assert len(planted) == 2, planted  # both writes succeeded: in her own dirs
-    look = (
-        f"KTO_RESULT := $(shell for d in {dirs}; do echo $$d; "
-        f"ls -a $$d | grep -x {tag} && echo FOUND; done)\n"
-    )
+    from orchestrator.build.cache import artifacts_root
+
+    owners = artifacts_root() / "untrusted" / "work" / hostile.TREE
+
+    def on_host() -> list[Path]:  # where the plant is, on the host (not as a build saw it)
+        return [*owners.glob(f"*/ccache/{tag}"), *owners.glob(f"*/configs/*/build/{tag}")]
+
     try:
+        res = hostile.build(hostile.series(tmp_path, plant, "mallory"))
+        assert res.returncode == 5, res.stderr[-2000:]
+        assert len(hostile.said(res).split()) == 2, hostile.said(res)
+        planted = on_host()
+        assert len(planted) == 2, planted  # both writes succeeded: in her own dirs
+        look = (
+            f"KTO_RESULT := $(shell for d in {dirs}; do echo $$d; "
+            f"ls -a $$d | grep -x {tag} && echo FOUND; done)\n"
+        )
         res = hostile.build(hostile.series(tmp_path, look, "alice"))
         assert res.returncode == 5, res.stderr[-2000:]
         got = hostile.said(res)
-        assert "FOUND" not in got, got
-        looked = got.split()
-        assert len(looked) == 2 and not set(looked) & set(planted), (looked, planted)
+        assert "FOUND" not in got and len(got.split()) == 2, got
+        assert sorted(on_host()) == sorted(planted)  # still only in Mallory's
     finally:
-        for d in planted:
-            (Path(d) / tag).unlink(missing_ok=True)
+        for p in on_host():
+            p.unlink(missing_ok=True)
