@@ -290,12 +290,23 @@ def execute(
         try:
             pool.run()
         finally:
-            for task in pool.stopped:
-                if not task.build:  # a boot task's key is its job's folder
-                    mark = _stopped_mark(run_dir / task.key)
-                    mark.parent.mkdir(parents=True, exist_ok=True)
-                    mark.touch()
+            _mark_stopped(run_dir, pool)
             _save_task_stats(run_dir, pool)
+
+
+def _mark_stopped(run_dir: Path, pool: Pool) -> None:
+    """Mark the jobs the pool stopped, unless their record was written before the stop (a
+    job that had finished and was still exiting: its verdict stands)."""
+    for task in pool.stopped:
+        if task.build:
+            continue
+        job_dir = run_dir / task.key  # a boot task's key is its job's folder
+        with contextlib.suppress(OSError):
+            if (job_dir / JOB_RECORD).stat().st_mtime < pool.stopped_at:
+                continue
+        mark = _stopped_mark(job_dir)
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.touch()
 
 
 TASKS = "tasks.json"  # in STATE: every pool task's wait, wall and CPU time (bench/matrix.py)

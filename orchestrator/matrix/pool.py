@@ -77,6 +77,7 @@ class Pool:
         self.running: list[Task] = []
         self.done: list[Task] = []
         self.stopped: list[Task] = []  # running when the pool was stopped: not done
+        self.stopped_at = 0.0  # time.time() of the stop: what a task wrote before it stands
         self._last_status = 0.0
 
     def add(self, *tasks: Task) -> None:
@@ -180,6 +181,7 @@ class Pool:
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM every running task's process group (a `kto job` writes its ERROR record
         and stops its QEMU), then SIGKILL what is left after `grace`."""
+        self.stopped_at = time.time()
         for task in self.running:
             assert task.proc is not None
             with contextlib.suppress(ProcessLookupError):

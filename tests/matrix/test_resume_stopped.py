@@ -46,20 +46,56 @@ time.sleep(60)
 """
 
 
-def test_a_job_the_pool_stopped_runs_again_on_resume(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+# A job that finished (its PASS record is written) and was still exiting when the driver
+# was stopped: its verdict stands (seen in CI: such a PASS was run again on resume).
+FINISHED_JOB = """
+import json, os, signal, sys, time
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+verdict = {"status": "PASS", "reason": "test passed"}
+rec = {"arch": "x86_64", "test": "smoke", "status": "PASS", "verdict": verdict, "outcome": {}}
+with open(os.path.join(d, "job.json"), "w") as f:
+    json.dump(rec, f)
+open(os.path.join(d, "console.log"), "w").close()
+time.sleep(0.05)  # the record is older than the stop
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
+os.kill(os.getppid(), signal.SIGINT)
+time.sleep(60)
+"""
+
+
+def _interrupted_night(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str
+) -> driver.MatrixResult:
     monkeypatch.setenv("KTO_RESULTS", str(tmp_path / "results"))
     (tmp_path / "m.yaml").write_text(MATRIX)
     m = load_matrix(tmp_path / "m.yaml")
 
     def schedule(run_dir: Path, jobs: list[driver.MatrixJob], pool: Pool) -> None:
         for j in jobs:
-            argv = [sys.executable, "-c", STOPPED_JOB, str(run_dir / j.folder)]
+            argv = [sys.executable, "-c", script, str(run_dir / j.folder)]
             pool.add(Task(j.folder, argv, 1, 10, tmp_path / f"{j.folder}.log"))
 
     monkeypatch.setattr(driver, "schedule", schedule)
-    night = driver.run_matrix(m)
+    return driver.run_matrix(m)
+
+
+def test_a_job_that_finished_as_the_pool_stopped_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    night = _interrupted_night(tmp_path, monkeypatch, FINISHED_JOB)
+    assert night.interrupted
+    (job_dir,) = [
+        night.run_dir / j.folder for j in driver.plan_jobs(load_matrix(tmp_path / "m.yaml"))
+    ]
+    assert driver.finished(job_dir)
+
+
+def test_a_job_the_pool_stopped_runs_again_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    night = _interrupted_night(tmp_path, monkeypatch, STOPPED_JOB)
+    m = load_matrix(tmp_path / "m.yaml")
     assert night.interrupted
     (folder,) = [j.folder for j in driver.plan_jobs(m)]
     job_dir = night.run_dir / folder
