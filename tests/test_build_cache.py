@@ -167,8 +167,11 @@ def test_each_untrusted_series_has_its_own_work_dir_gone_with_its_last_build_dir
     (db.parent / "used").write_text("200\n")
     (da / "vmlinux").write_bytes(b"\0" * 300_000)
     (db / "vmlinux").write_bytes(b"\0" * 300_000)
+    failed = work_dir("debian-6.1", "x86_64", UNTRUSTED, "c" * 16)  # never got a build dir
+    (failed / "patches").mkdir(parents=True)
+    sandbox_ccache(failed).mkdir()
     assert builddirs.evict(wa.parent, keep=db, cap=400_000) == [da.parent]
-    assert not wa.exists() and db.exists()
+    assert not wa.exists() and not failed.exists() and db.exists()
 
 
 def test_interrupted_build_dir_starts_clean(tmp_path: Path) -> None:

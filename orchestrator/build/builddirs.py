@@ -174,9 +174,10 @@ def evict(tree_work: Path, keep: Path, cap: int | None = None) -> list[Path]:
         total -= sizes[entry]
         removed.append(entry)
         progress.say(f"build dirs over {cap >> 30} GiB: evicted {entry} (least recently used)")
-        owner_work = entry.parent.parent
-        if OWNER_SEP in owner_work.name and not any((owner_work / "configs").iterdir()):
-            # A series' own work dir (its compiler cache, config scratch) goes with its
-            # last build dir: nothing else of a series no longer built stays behind.
+    # A series' own work dir (its compiler cache, config scratch, patches) goes once it has
+    # no build dir: its last one evicted, or none ever made (a series that did not apply or
+    # configure). Nothing of a series no longer built stays behind.
+    for owner_work in tree_work.glob(f"*{OWNER_SEP}*"):
+        if not keep.is_relative_to(owner_work) and not any(owner_work.glob("configs/*/used")):
             shutil.rmtree(owner_work, ignore_errors=True)
     return removed
